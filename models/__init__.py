@@ -1,0 +1,1 @@
+"""Offline path of scenario-serve: catalog, prepare, export, quantize, evaluate, store."""

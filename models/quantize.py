@@ -1,0 +1,81 @@
+"""INT8 quantization with ONNX Runtime: dynamic for transformers, static (calibrated) for CNNs."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_dynamic,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+DYNAMIC_RECIPE: dict[str, Any] = {
+    "method": "dynamic",
+    "weight_type": "QInt8",
+    "per_channel": False,
+    "op_types": ["MatMul", "Gemm"],
+    "preprocess": "onnxruntime.quantization.quant_pre_process",
+}
+
+STATIC_RECIPE: dict[str, Any] = {
+    "method": "static",
+    "format": "QOperator",
+    "activation_type": "QUInt8",
+    "weight_type": "QInt8",
+    "per_channel": True,
+    "calibration": "MinMax",
+    "op_types": ["Conv"],
+    "preprocess": "onnxruntime.quantization.quant_pre_process",
+}
+
+
+class ArrayReader(CalibrationDataReader):
+    """Feeds calibration batches (from the training split) to the static quantizer."""
+
+    def __init__(self, batches: list[dict[str, np.ndarray]]) -> None:
+        self._batches: Iterator[dict[str, np.ndarray]] = iter(batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)
+
+
+def _preprocess(source: Path, target: Path) -> Path:
+    """Shape inference + graph optimization before quantization (ORT's recommended first step)."""
+    logging.getLogger().setLevel(logging.WARNING)
+    quant_pre_process(str(source), str(target), skip_symbolic_shape=False)
+    return target
+
+
+def quantize_dynamic_int8(fp32_path: Path, int8_path: Path) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = _preprocess(fp32_path, Path(tmp) / "prepared.onnx")
+        quantize_dynamic(
+            str(prepared), str(int8_path), weight_type=QuantType.QInt8, op_types_to_quantize=DYNAMIC_RECIPE["op_types"]
+        )
+    return dict(DYNAMIC_RECIPE)
+
+
+def quantize_static_int8(fp32_path: Path, int8_path: Path, calibration: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = _preprocess(fp32_path, Path(tmp) / "prepared.onnx")
+        quantize_static(
+            str(prepared),
+            str(int8_path),
+            ArrayReader(calibration),
+            quant_format=QuantFormat.QOperator,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            calibrate_method=CalibrationMethod.MinMax,
+            op_types_to_quantize=STATIC_RECIPE["op_types"],
+        )
+    return {**STATIC_RECIPE, "calibration_batches": len(calibration)}

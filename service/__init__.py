@@ -1,0 +1,1 @@
+"""Online path of scenario-serve: runtimes, routing, the BentoML service."""
