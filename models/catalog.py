@@ -35,6 +35,7 @@ class HuggingFaceSource(Strict):
     type: Literal["huggingface"]
     id: str
     revision: str | None = None
+    cache_dir: Path | None = Field(None, description="Hugging Face cache to read (default: HF_HOME's)")
 
 
 class TorchvisionSource(Strict):
@@ -160,8 +161,9 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
             continue
         sources = [task.get("data")] + [c.get("source") for c in task.get("candidates") or [] if isinstance(c, dict)]
         for source in sources:
-            if isinstance(source, dict) and isinstance(source.get("path"), str):
-                source["path"] = str((base / source["path"]).expanduser())
+            for key in ("path", "cache_dir"):
+                if isinstance(source, dict) and isinstance(source.get(key), str):
+                    source[key] = str((base / source[key]).expanduser())
     return raw
 
 

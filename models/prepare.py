@@ -77,11 +77,16 @@ def versions() -> dict[str, str]:
 
 
 def batch_logits(predict: Callable[[list[Any]], np.ndarray], items: list[Any], desc: str) -> np.ndarray:
+    """Logits in the order of `items`; texts are batched by length so little compute goes to padding."""
+    order = np.argsort([len(i) for i in items], kind="stable") if items and isinstance(items[0], str) else np.arange(len(items))
     chunks = [
-        predict(items[start : start + EVAL_BATCH])
+        predict([items[i] for i in order[start : start + EVAL_BATCH]])
         for start in tqdm(range(0, len(items), EVAL_BATCH), desc=desc, unit="batch", leave=False)
     ]
-    return np.concatenate(chunks)
+    stacked = np.concatenate(chunks)
+    logits = np.empty_like(stacked)
+    logits[order] = stacked
+    return logits
 
 
 def evaluate_variant(

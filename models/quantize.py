@@ -18,14 +18,19 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+# Per-channel weights halve the logit error of per-tensor ones; quantizing Gather (the embedding
+# tables) cuts MiniLM-L6 from 59 MB to 23 MB. Measured on the sentiment test split (README, Results).
 DYNAMIC_RECIPE: dict[str, Any] = {
     "method": "dynamic",
     "weight_type": "QInt8",
-    "per_channel": False,
-    "op_types": ["MatMul", "Gemm"],
+    "per_channel": True,
+    "op_types": ["MatMul", "Gemm", "Gather"],
     "preprocess": "onnxruntime.quantization.quant_pre_process",
 }
 
+# On AVX-512 VNNI, uint8 activations x int8 weights (U8S8) is the fast path; ORT 1.32's default for
+# quantize_static is int8 activations (S8S8), measured 0.85-2.7x *slower* than FP32 here. Calibrate at
+# the served resolution: scales calibrated at 224x224 lose agreement at 32x32 and vice versa.
 STATIC_RECIPE: dict[str, Any] = {
     "method": "static",
     "format": "QOperator",
@@ -51,7 +56,7 @@ class ArrayReader(CalibrationDataReader):
 def _preprocess(source: Path, target: Path) -> Path:
     """Shape inference + graph optimization before quantization (ORT's recommended first step)."""
     logging.getLogger().setLevel(logging.WARNING)
-    quant_pre_process(str(source), str(target), skip_symbolic_shape=False)
+    quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
     return target
 
 
@@ -59,7 +64,11 @@ def quantize_dynamic_int8(fp32_path: Path, int8_path: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         prepared = _preprocess(fp32_path, Path(tmp) / "prepared.onnx")
         quantize_dynamic(
-            str(prepared), str(int8_path), weight_type=QuantType.QInt8, op_types_to_quantize=DYNAMIC_RECIPE["op_types"]
+            str(prepared),
+            str(int8_path),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=DYNAMIC_RECIPE["op_types"],
         )
     return dict(DYNAMIC_RECIPE)
 
@@ -78,4 +87,5 @@ def quantize_static_int8(fp32_path: Path, int8_path: Path, calibration: list[dic
             calibrate_method=CalibrationMethod.MinMax,
             op_types_to_quantize=STATIC_RECIPE["op_types"],
         )
-    return {**STATIC_RECIPE, "calibration_batches": len(calibration)}
+    side = int(calibration[0]["pixel_values"].shape[-1])
+    return {**STATIC_RECIPE, "calibration_batches": len(calibration), "calibrated_at": f"{side}x{side}"}

@@ -62,16 +62,18 @@ def _drop_layers(model: nn.Module, keep: list[int]) -> None:
     model.config.num_hidden_layers = len(keep)
 
 
-def load_hf_text(name_or_path: str, labels: list[str], keep_layers: list[int] | None, revision: str | None = None) -> LoadedModel:
+def load_hf_text(
+    name_or_path: str, labels: list[str], keep_layers: list[int] | None, hub: dict[str, Any] | None = None
+) -> LoadedModel:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "classifier newly initialized" report is expected: we train it
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **(hub or {}))
         model = AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, revision=revision, ignore_mismatched_sizes=True, **label_maps(labels)
+            name_or_path, ignore_mismatched_sizes=True, **(hub or {}), **label_maps(labels)
         )
     except OSError as exc:
         raise _hf_unavailable(name_or_path, exc) from exc
@@ -95,12 +97,12 @@ def load_hf_text(name_or_path: str, labels: list[str], keep_layers: list[int] | 
     return LoadedModel(module=LogitsOnly(model), architecture=architecture, save=save, tokenizer=tokenizer)
 
 
-def load_hf_image(name_or_path: str, labels: list[str], revision: str | None = None) -> LoadedModel:
+def load_hf_image(name_or_path: str, labels: list[str], hub: dict[str, Any] | None = None) -> LoadedModel:
     from transformers import AutoModelForImageClassification
 
     try:
         model = AutoModelForImageClassification.from_pretrained(
-            name_or_path, revision=revision, ignore_mismatched_sizes=True, **label_maps(labels)
+            name_or_path, ignore_mismatched_sizes=True, **(hub or {}), **label_maps(labels)
         )
     except OSError as exc:
         raise _hf_unavailable(name_or_path, exc) from exc
@@ -206,10 +208,11 @@ def load_candidate(task: Task, candidate: Candidate, labels: list[str]) -> Loade
     if isinstance(source, PackageSource):
         loaded = load_package(source, task, candidate, labels)
     elif isinstance(source, HuggingFaceSource):
+        hub = {"revision": source.revision, "cache_dir": str(source.cache_dir) if source.cache_dir else None}
         loaded = (
-            load_hf_text(source.id, labels, candidate.keep_layers, source.revision)
+            load_hf_text(source.id, labels, candidate.keep_layers, hub)
             if task.kind == "text"
-            else load_hf_image(source.id, labels, source.revision)
+            else load_hf_image(source.id, labels, hub)
         )
     elif isinstance(source, TorchvisionSource):
         loaded = load_torchvision(source, labels)

@@ -1,0 +1,161 @@
+"""The BentoML service: HTTP endpoints over the engine. The only module that defines @bentoml.service classes.
+
+Endpoints (a Starlette app mounted at /v1 with `@bentoml.asgi_app`; BentoML adds /livez, /readyz, /metrics):
+    POST /v1/text/classify    {"texts": [...], "scenario"?: str, "top_k"?: int}
+    POST /v1/image/classify   multipart/form-data image files, or {"images": [base64, ...], ...}
+    GET  /v1/scenarios        the live routing table
+    GET  /v1/models           every known variant and its state
+
+Scenario: the body's `scenario` field wins over the `X-Scenario` header (the body is the caller's explicit,
+per-request choice; the header lets a gateway or client library set a default); with neither, the task's
+`default_scenario`. Responses carry `X-Scenario` and `X-Variant` (the variant that served the request).
+
+Why a mounted Starlette app rather than `@bentoml.api` methods: the routing table and model list are GETs
+(`@bentoml.api` routes are POST only); BentoML renders its own validation-error bodies before user code
+runs (and not in this API's error format), parses multipart bodies without our size limits; and its
+`batchable` dispatcher batches per API method, while batches here must be per variant (several scenarios
+share a variant, one endpoint serves several variants). Everything else (health, readiness via
+`__is_ready__`, metrics, lifecycle hooks, tracing, bentofile/containerize) is BentoML's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import bentoml
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as HttpRoute
+
+from service import metrics
+from service.config import ServiceConfig
+from service.engine import BentoModelStore, Engine, ModelStore
+from service.errors import MethodNotAllowed, RouteNotFound, ServiceError, to_service_error
+from service.inputs import ImageInput, TextInput, parse_image_request, parse_text_request
+from service.routing import load_selection
+
+logger = logging.getLogger(__name__)
+
+SCENARIO_HEADER = "X-Scenario"
+VARIANT_HEADER = "X-Variant"
+
+
+def open_model_store() -> ModelStore:
+    """The variant source; HTTP tests replace this function with one returning a fake store."""
+    return BentoModelStore()
+
+
+def current_engine() -> Engine:
+    return bentoml.get_current_service().engine
+
+
+def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one place an exception becomes an HTTP response."""
+    error = to_service_error(exc)
+    metrics.ERRORS.labels(error_type=error.error_type).inc()
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+def header_scenario(request: Request) -> str | None:
+    value = request.headers.get(SCENARIO_HEADER, "").strip()
+    return value or None
+
+
+async def classify(request: Request, kind: str, parse: Callable[..., Awaitable[TextInput | ImageInput]]) -> Response:
+    engine = current_engine()
+    started = time.perf_counter()
+    labels = {
+        "task": engine.router.task_name(kind) if engine.router.has_kind(kind) else metrics.NO_LABEL,
+        "scenario": metrics.NO_LABEL,
+        "variant": metrics.NO_LABEL,
+    }
+    headers: dict[str, str] = {}
+    try:
+        engine.router.task_name(kind)  # 404 before reading the body when no task serves this input kind
+        parsed = await parse(request, engine.config)
+        scenario = parsed.options.scenario if parsed.options.scenario is not None else header_scenario(request)
+        route = engine.route(kind, scenario)
+        labels.update(scenario=route.scenario, variant=route.variant)
+        headers = {SCENARIO_HEADER: route.scenario, VARIANT_HEADER: route.variant}
+        items: list[Any] = parsed.texts if isinstance(parsed, TextInput) else parsed.images
+        result = await engine.classify(route, items, parsed.options.top_k)
+        response: Response = JSONResponse(result.model_dump(), headers=headers)
+        outcome = "success"
+    except Exception as exc:
+        response = error_response(exc, headers)
+        outcome = "client_error" if response.status_code < 500 else "server_error"
+    metrics.REQUEST_DURATION.labels(outcome=outcome, **labels).observe(time.perf_counter() - started)
+    return response
+
+
+async def classify_text(request: Request) -> Response:
+    return await classify(request, "text", parse_text_request)
+
+
+async def classify_image(request: Request) -> Response:
+    return await classify(request, "image", parse_image_request)
+
+
+async def scenarios(request: Request) -> Response:
+    return JSONResponse(current_engine().scenarios_table())
+
+
+async def models(request: Request) -> Response:
+    return JSONResponse(await asyncio.to_thread(current_engine().models_table))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 405:
+        error: ServiceError = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    elif status == 404:
+        error = RouteNotFound(f"no endpoint at {request.url.path}")
+    else:
+        error = to_service_error(exc)
+    return error_response(error)
+
+
+http_api = Starlette(
+    routes=[
+        HttpRoute("/text/classify", classify_text, methods=["POST"]),
+        HttpRoute("/image/classify", classify_image, methods=["POST"]),
+        HttpRoute("/scenarios", scenarios, methods=["GET"]),
+        HttpRoute("/models", models, methods=["GET"]),
+    ],
+    exception_handlers={HTTPException: http_error},
+)
+
+
+@bentoml.asgi_app(http_api, path="/v1")
+@bentoml.service(name="scenario-serve", traffic={"timeout": 60})
+class ScenarioService:
+    """Scenario-routed text and image classification over the variants of the BentoML model store.
+
+    Construction reads the configuration (`SCENARIO_SERVE_*`) and the selection file and fails fast on either;
+    the variants load in a background thread after start-up, so /livez answers at once and /readyz turns
+    ready when every variant to load is loaded and warmed up.
+    """
+
+    def __init__(self) -> None:
+        self.config = ServiceConfig.from_env()
+        self.engine = Engine(self.config, load_selection(self.config.selection_path), open_model_store())
+        self._loading: asyncio.Future[None] | None = None
+
+    @bentoml.on_startup
+    async def start_loading(self) -> None:
+        self._loading = asyncio.ensure_future(asyncio.to_thread(self.engine.load_all))
+
+    @bentoml.on_shutdown
+    async def stop(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            await asyncio.wait([self._loading], timeout=30)
+        await self.engine.close()
+
+    async def __is_ready__(self) -> bool:
+        return self.engine.ready

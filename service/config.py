@@ -1,0 +1,66 @@
+"""Service configuration: validated once at start-up from `SCENARIO_SERVE_*` environment variables.
+
+Nothing here reads the environment at import time; `ServiceConfig.from_env()` is called when the BentoML
+service is constructed. Every field maps to `SCENARIO_SERVE_<FIELD NAME IN CAPITALS>`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "SCENARIO_SERVE_"
+DEFAULT_SELECTION = Path(__file__).resolve().parent / "selection.json"
+
+
+class ConfigError(ValueError):
+    """An environment variable is unknown or has an invalid value; the message names the variable."""
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    selection_path: Path = Field(DEFAULT_SELECTION, description="routing file (task, scenario -> variant)")
+    threads: int = Field(1, ge=1, le=256, description="intra-op threads of each loaded variant")
+    max_items: int = Field(64, ge=1, description="texts or images per request")
+    max_text_chars: int = Field(2000, ge=1, description="characters per text (tokens beyond max_length are truncated)")
+    max_image_bytes: int = Field(5 * 1024 * 1024, ge=1, description="encoded bytes per image")
+    max_image_pixels: int = Field(4096 * 4096, ge=1, description="width x height per image")
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="bytes per request body")
+    max_batch_size: int = Field(32, ge=1, description="items per inference batch of one variant")
+    max_latency_ms: float = Field(
+        20.0, ge=0, description="longest a queued item waits for companions before its batch runs (0: never waits)"
+    )
+    variants: tuple[str, ...] | None = Field(
+        None, description="variants to load (comma-separated); default: every variant the selection file routes"
+    )
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _split_variants(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = tuple(name.strip() for name in value.split(",") if name.strip())
+            return names or None
+        return value
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        return ENV_PREFIX + field.upper()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ServiceConfig":
+        environ = os.environ if environ is None else environ
+        known = {cls.env_name(field): field for field in cls.model_fields}
+        unknown = sorted(key for key in environ if key.startswith(ENV_PREFIX) and key not in known)
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]}; known: {', '.join(sorted(known))}")
+        values = {field: environ[key] for key, field in known.items() if key in environ}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            name = cls.env_name(str(first["loc"][0])) if first["loc"] else ENV_PREFIX + "*"
+            raise ConfigError(f"{name}: {first['msg']}") from None

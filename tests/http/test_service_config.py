@@ -1,0 +1,65 @@
+"""ServiceConfig: validated once from SCENARIO_SERVE_* variables; errors name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.config import DEFAULT_SELECTION, ConfigError, ServiceConfig
+from service.routing import load_selection
+
+
+def test_defaults():
+    config = ServiceConfig.from_env({})
+    assert config.selection_path == DEFAULT_SELECTION
+    assert (config.threads, config.max_items, config.max_text_chars) == (1, 64, 2000)
+    assert (config.max_image_bytes, config.max_image_pixels) == (5 * 1024 * 1024, 4096 * 4096)
+    assert (config.max_batch_size, config.max_latency_ms, config.variants) == (32, 20.0, None)
+
+
+def test_values_from_environment():
+    config = ServiceConfig.from_env(
+        {
+            "SCENARIO_SERVE_THREADS": "2",
+            "SCENARIO_SERVE_MAX_LATENCY_MS": "0",
+            "SCENARIO_SERVE_VARIANTS": " a-b , c-d ,",
+            "SCENARIO_SERVE_SELECTION_PATH": "/tmp/x.json",
+            "OTHER": "ignored",
+        }
+    )
+    assert (config.threads, config.max_latency_ms, config.variants) == (2, 0.0, ("a-b", "c-d"))
+    assert config.selection_path == Path("/tmp/x.json")
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"SCENARIO_SERVE_THREADS": "0"}, "SCENARIO_SERVE_THREADS"),
+        ({"SCENARIO_SERVE_MAX_ITEMS": "many"}, "SCENARIO_SERVE_MAX_ITEMS"),
+        ({"SCENARIO_SERVE_MAX_ITEM": "3"}, "SCENARIO_SERVE_MAX_ITEM"),
+    ],
+)
+def test_errors_name_the_variable(environ, named):
+    with pytest.raises(ConfigError, match=named):
+        ServiceConfig.from_env(environ)
+
+
+def test_checked_in_selection_file_is_valid_and_never_routes_across_tasks():
+    selection = load_selection(DEFAULT_SELECTION)
+    assert set(selection.tasks) == {"sentiment", "digits"}
+    for task_name, task in selection.tasks.items():
+        assert set(task.scenarios) == {"realtime", "interactive", "batch", "edge", "accuracy"}
+        assert task.default_scenario == "realtime"
+        for scenario in task.scenarios.values():
+            assert all(name.startswith(f"{task_name}-") for name in scenario.chain)
+            assert "scenario-serve select" in scenario.evidence["note"]
+
+
+def test_bentofile_packs_every_routed_variant():
+    import yaml
+
+    bentofile = yaml.safe_load((Path(__file__).resolve().parents[2] / "bentofile.yaml").read_text(encoding="utf-8"))
+    assert bentofile["service"] == "service.app:ScenarioService"
+    packed = [tag.removesuffix(":latest") for tag in bentofile["models"]]
+    assert sorted(packed) == sorted(load_selection(DEFAULT_SELECTION).routed_variants())

