@@ -18,6 +18,7 @@ prepare: install
 	$(VENV)/bin/scenario-serve prepare
 
 run: prepare
+	$(VENV)/bin/bentoml serve service.app:ScenarioService --host 0.0.0.0 --port 3000
 
 test: install
 	$(PY) -m pytest

@@ -84,7 +84,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not models:
         print("no scenario-serve variants in the store; run `scenario-serve prepare` first")
         return 1
-    print(variant_table([(str(m.tag), m.info.metadata, "stored") for m in models]))
+    table = [(m.tag.name, m.info.metadata, "stored") for m in models]
+    print(variant_table(table))
+    for line in latency_lines(table):
+        print(line)
     return 0
 
 

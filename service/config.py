@@ -32,7 +32,7 @@ class ServiceConfig(BaseModel):
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="bytes per request body")
     max_batch_size: int = Field(32, ge=1, description="items per inference batch of one variant")
     max_latency_ms: float = Field(
-        20.0, ge=0, description="longest a queued item waits for companions before its batch runs (0: never waits)"
+        2.0, ge=0, description="longest a queued item waits for companions before its batch runs (0: never waits)"
     )
     variants: tuple[str, ...] | None = Field(
         None, description="variants to load (comma-separated); default: every variant the selection file routes"

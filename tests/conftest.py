@@ -6,7 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-_STORE = tempfile.mkdtemp(prefix="scenario-serve-test-bentoml-")
+# TEST_BENTOML_HOME lets a developer reuse a test store across runs; by default a fresh temp dir.
+_STORE = os.environ.get("TEST_BENTOML_HOME") or tempfile.mkdtemp(prefix="scenario-serve-test-bentoml-")
 os.environ["BENTOML_HOME"] = _STORE  # the suite never touches the user's model store
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -16,6 +17,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 
 from tests.helpers import write_tiny_bert  # noqa: E402
+
+# Small but real budgets for the embedded default tasks (slow and e2e tests share the prepared store).
+SENTIMENT_BUDGET = {"max_samples": 2400, "epochs": 1.0}
+DIGITS_BUDGET = {"epochs": 4.0}
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +32,15 @@ def bentoml_home() -> Path:
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-wide BERT with the MiniLM tokenizer, saved the way Hugging Face saves models."""
     return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def default_variants() -> dict[str, dict]:
+    """The default tasks prepared for real in the test store; later calls find them current."""
+    from models.catalog import load_catalog
+    from models.prepare import Options, prepare
+
+    catalog = load_catalog()
+    rows = prepare(catalog, ["sentiment"], Options(latency_runs=5, **SENTIMENT_BUDGET), log=print)
+    rows += prepare(catalog, ["digits"], Options(latency_runs=5, **DIGITS_BUDGET), log=print)
+    return {row.name: row.metadata for row in rows}

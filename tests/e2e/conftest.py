@@ -1,0 +1,77 @@
+"""Real processes for e2e tests: `bentoml serve` on loopback over the test model store, Prometheus."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout_s: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def running(command: list[str], ready_url: str, log: Path, timeout_s: float = 240, cwd: Path = REPO) -> Iterator[None]:
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, env=os.environ.copy())
+    try:
+        wait_for(ready_url, process, timeout_s, log)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def serve_command(target: str, port: int) -> list[str]:
+    return [str(BIN / "bentoml"), "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+
+
+@pytest.fixture(scope="session")
+def server(default_variants: dict[str, dict], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service from source, over the real default variants; yields its base URL once /readyz is 200."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "bentoml.log"
+    with running(serve_command("service.app:ScenarioService", port), f"http://127.0.0.1:{port}/readyz", log):
+        yield f"http://127.0.0.1:{port}"
+
+
+def require_tool(name: str) -> str:
+    """CI installs Prometheus (.ci/run); elsewhere a missing tool skips, it never passes silently."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed; .ci/run installs the Debian package 'prometheus'")
+    pytest.skip(f"{name} not installed (apt-get install prometheus)")
