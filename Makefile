@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install run prepare test
+.PHONY: install run prepare select test
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,7 +17,14 @@ install: $(VENV)/.installed
 prepare: install
 	$(VENV)/bin/scenario-serve prepare
 
-run: prepare
+# measure is skipped when reports/measurements.json is current; select rewrites service/selection.json
+# (and bentofile.yaml's models) only when a pick changes; report renders reports/report.{html,md,json}.
+select: prepare
+	$(VENV)/bin/scenario-serve measure
+	$(VENV)/bin/scenario-serve select
+	$(VENV)/bin/scenario-serve report
+
+run: select
 	$(VENV)/bin/bentoml serve service.app:ScenarioService --host 0.0.0.0 --port 3000
 
 test: install

@@ -146,11 +146,12 @@ class Catalog(Strict):
     tasks: dict[Annotated[str, Field(pattern=SLUG)], Task] = Field(min_length=1)
 
 
-def _format_error(error: ValidationError, path: Path) -> str:
-    lines = [f"{path}: invalid catalog"]
+def format_validation_error(error: ValidationError, path: Path, what: str) -> str:
+    """One line per problem, each naming its key (e.g. `tasks.t.kind: Input should be ...`)."""
+    lines = [f"{path}: invalid {what}"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
-        lines.append(f"  {key or '<root>'}: {item['msg']}")
+        lines.append(f"  {key or '<root>'}: {item['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 
@@ -179,4 +180,4 @@ def load_catalog(path: Path = DEFAULT_CATALOG) -> Catalog:
     try:
         return Catalog.model_validate(_resolve_paths(raw, Path(path).resolve().parent))
     except ValidationError as exc:
-        raise CatalogError(_format_error(exc, Path(path))) from None
+        raise CatalogError(format_validation_error(exc, Path(path), "catalog")) from None

@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from models.catalog import DEFAULT_CATALOG, CatalogError
+from models.scenarios import DEFAULT_SCENARIOS, ScenarioError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MEASUREMENTS = Path("reports/measurements.json")
+DEFAULT_SELECTION = REPO_ROOT / "service" / "selection.json"
+DEFAULT_BENTOFILE = REPO_ROOT / "bentofile.yaml"
 
 
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -91,6 +97,106 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_line(argv: Sequence[str] | None) -> str:
+    return "scenario-serve " + " ".join(sys.argv[1:] if argv is None else argv)
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from models.benchmark import (
+        MeasureSettings, ServerTarget, TaskPlan, measure, merge_measurements, reusable_measurements, stale_plans,
+        write_measurements,
+    )
+    from models.catalog import load_catalog
+    from models.scenarios import load_scenarios, measurement_needs
+
+    scenarios = load_scenarios(args.scenarios)
+    tasks = args.tasks or list(scenarios.tasks)
+    plans = {}
+    for task in tasks:
+        if task not in scenarios.tasks:
+            raise ScenarioError(f"{args.scenarios}: no scenarios for task {task!r}; known: {', '.join(scenarios.tasks)}")
+        threads, servers = measurement_needs(scenarios, task)
+        plans[task] = TaskPlan(threads, tuple(ServerTarget(bound, rate) for bound, rate in servers))
+    settings = MeasureSettings.quick() if args.quick else MeasureSettings()
+    existing = reusable_measurements(args.out, settings)
+    todo = plans if args.force else stale_plans(existing, plans)
+    for task in plans:
+        if task not in todo:
+            print(f"{task}: measurements in {args.out} are current (same variants, plan and settings); --force measures again")
+    if not todo:
+        return 0
+    started = time.perf_counter()
+    fresh = measure(load_catalog(args.catalog), todo, settings, command=args.command_line, log=lambda line: print(line, flush=True))
+    write_measurements(merge_measurements(existing, fresh), args.out)
+    print(f"measurements written to {args.out} in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    import json
+
+    from models.benchmark import load_measurements
+    from models.bentofile import sync_bentofile_models
+    from models.scenarios import load_scenarios
+    from models.select import select
+    from service.routing import parse_selection
+
+    selection, outcomes = select(load_scenarios(args.scenarios), load_measurements(args.measurements), str(args.measurements), args.tasks)
+    if same_routes(args.out, selection):
+        print(f"{args.out} already routes by these measurements; left as it is")
+    else:
+        args.out.write_text(json.dumps(selection, indent=2) + "\n", encoding="utf-8")
+        print(f"selection written to {args.out}")
+    rows = [
+        [o.task, o.scenario, o.variant, "yes" if o.feasible else "NO", ", ".join(o.fallbacks) or "-",
+         _number(o.metrics.get("macro_f1"), 4), _number(o.metrics.get("latency_ms"), 2), _number(o.metrics.get("throughput_rps"), 1),
+         _number(o.metrics.get("size_mb"), 1)]
+        for o in outcomes
+    ]
+    print(format_table(["task", "scenario", "variant", "feasible", "fallbacks", "macro-F1", "latency ms", "rate/s", "MB"], rows))
+    for outcome in outcomes:
+        if not outcome.feasible:
+            print(f"{outcome.task}/{outcome.scenario}: {outcome.message}")
+    if args.bentofile is not None and args.bentofile.is_file():
+        if sync_bentofile_models(args.bentofile, parse_selection(selection).routed_variants()):
+            print(f"{args.bentofile}: models list updated to the routed variants")
+    infeasible = [o for o in outcomes if not o.feasible]
+    return 3 if args.strict and infeasible else 0
+
+
+def same_routes(path: Path, selection: dict[str, Any]) -> bool:
+    """The file holds this selection already (apart from when it was generated): no rewrite, no diff."""
+    import json
+
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(existing, dict) and existing.get("tasks") == selection["tasks"]
+
+
+def _number(value: Any, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from models.benchmark import load_measurements
+    from models.report import render_report, write_report
+
+    live = None
+    selection = json.loads(args.selection.read_text(encoding="utf-8"))
+    if args.prometheus:
+        from models.live import query_live
+
+        live = query_live(args.prometheus, selection, args.window)
+    report = render_report(load_measurements(args.measurements), selection, live)
+    for kind, path in write_report(report, args.out).items():
+        print(f"{kind}: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scenario-serve",
@@ -118,14 +224,61 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="List the latest version of every prepared variant in the model store.")
     models.add_argument("--task", help="only this task")
     models.set_defaults(handler=cmd_models)
+
+    meas = commands.add_parser(
+        "measure",
+        help="benchmark every prepared variant the way the service runs it (single-stream, server, offline)",
+        description="MLPerf-style measurements of every non-rejected stored variant of the tasks, through the "
+        "service's own runtime and batcher: single-stream latency percentiles, the highest Poisson arrival rate "
+        "whose p99 meets each server scenario's bound, offline throughput over batch sizes, peak memory and size. "
+        "Each variant runs in a fresh process. Skipped when the output is current.",
+    )
+    meas.add_argument("--scenarios", type=Path, default=DEFAULT_SCENARIOS, help="scenario YAML: what to measure (threads, server bounds)")
+    meas.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog YAML: where the test splits come from")
+    meas.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all in the scenario file)")
+    meas.add_argument("--out", type=Path, default=DEFAULT_MEASUREMENTS, help=f"output JSON (default: {DEFAULT_MEASUREMENTS})")
+    meas.add_argument("--quick", action="store_true", help="short runs (fewer samples, shorter trials): for CI, noisier")
+    meas.add_argument("--force", action="store_true", help="measure even if the output is current")
+    meas.set_defaults(handler=cmd_measure)
+
+    sel = commands.add_parser(
+        "select",
+        help="pick a variant per task and scenario from the measurements; write the routing file",
+        description="Filter the measured variants by each scenario's constraints, rank them by its objective "
+        "(ties broken by the tie-breaks), and write the selection file the service routes by, with the evidence "
+        "and the fallbacks (next-best feasible variants). Also updates bentofile.yaml's models list.",
+    )
+    sel.add_argument("--measurements", type=Path, default=DEFAULT_MEASUREMENTS, help=f"measurements JSON (default: {DEFAULT_MEASUREMENTS})")
+    sel.add_argument("--scenarios", type=Path, default=DEFAULT_SCENARIOS, help="scenario YAML (default: the built-in one)")
+    sel.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all in the scenario file)")
+    sel.add_argument("--out", type=Path, default=DEFAULT_SELECTION, help="selection file to write (default: the service's)")
+    sel.add_argument("--bentofile", type=Path, default=DEFAULT_BENTOFILE, help="bentofile whose models list to sync")
+    sel.add_argument("--no-bentofile", dest="bentofile", action="store_const", const=None, help="leave bentofile.yaml alone")
+    sel.add_argument("--strict", action="store_true", help="exit 3 when a scenario has no feasible variant")
+    sel.set_defaults(handler=cmd_select)
+
+    rep = commands.add_parser(
+        "report",
+        help="render the selection report (HTML, Markdown, JSON), optionally with live Prometheus metrics",
+        description="Render the report from stored measurements and the selection file (never measures). With "
+        "--prometheus, query each scenario's observed rate, p50/p95/p99 latency and error ratio over --window and "
+        "show them beside the predictions, flagging SLO breaches and predictions off by more than 15%%.",
+    )
+    rep.add_argument("--measurements", type=Path, default=DEFAULT_MEASUREMENTS, help=f"measurements JSON (default: {DEFAULT_MEASUREMENTS})")
+    rep.add_argument("--selection", type=Path, default=DEFAULT_SELECTION, help="selection file (default: the service's)")
+    rep.add_argument("--out", type=Path, default=Path("reports"), help="output directory (default: reports)")
+    rep.add_argument("--prometheus", metavar="URL", help="Prometheus base URL, e.g. http://localhost:9090")
+    rep.add_argument("--window", default="10m", help="live window, a Prometheus duration (default: 10m)")
+    rep.set_defaults(handler=cmd_report)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = command_line(argv)
     try:
         return int(args.handler(args))
-    except CatalogError as exc:
+    except (CatalogError, ScenarioError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (ValueError, RuntimeError, OSError) as exc:

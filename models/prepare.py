@@ -153,6 +153,7 @@ def prepare_candidate(
     if not options.force and all(current.values()):
         return [VariantRow(names[v], current[v].info.metadata, "current") for v in RUNTIME_VARIANTS]
 
+    torch.manual_seed(config.seed)  # new classification heads start from seeded weights: reproducible runs
     loaded = load_candidate(task, candidate, data.labels)
     training = fine_tune(loaded.module, make_encoder(task, loaded), data.train, config, f"train {task_name}/{candidate.name}")
     rows = []

@@ -5,10 +5,17 @@ Endpoints (a Starlette app mounted at /v1 with `@bentoml.asgi_app`; BentoML adds
     POST /v1/image/classify   multipart/form-data image files, or {"images": [base64, ...], ...}
     GET  /v1/scenarios        the live routing table
     GET  /v1/models           every known variant and its state
+    POST /v1/admin/reload     re-read the selection file and apply it (needs SCENARIO_SERVE_ADMIN_TOKEN; below)
 
 Scenario: the body's `scenario` field wins over the `X-Scenario` header (the body is the caller's explicit,
 per-request choice; the header lets a gateway or client library set a default); with neither, the task's
 `default_scenario`. Responses carry `X-Scenario` and `X-Variant` (the variant that served the request).
+
+Admin: POST /v1/admin/reload re-reads SCENARIO_SERVE_SELECTION_PATH (the configured file, never a path or a
+table from the request: the body must be empty) and applies it as `Engine.reload` describes (all or nothing).
+It exists only when SCENARIO_SERVE_ADMIN_TOKEN is set (otherwise 404, as for any unknown path) and requires
+`Authorization: Bearer <token>` (401 without it, 403 with another token; compared in constant time, never
+logged). Each worker process holds its own table: with several workers, use SCENARIO_SERVE_WATCH_SELECTION_S.
 
 Why a mounted Starlette app rather than `@bentoml.api` methods: the routing table and model list are GETs
 (`@bentoml.api` routes are POST only); BentoML renders its own validation-error bodies before user code
@@ -21,6 +28,7 @@ share a variant, one endpoint serves several variants). Everything else (health,
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +44,15 @@ from starlette.routing import Route as HttpRoute
 from service import metrics
 from service.config import ServiceConfig
 from service.engine import BentoModelStore, Engine, ModelStore
-from service.errors import MethodNotAllowed, RouteNotFound, ServiceError, to_service_error
+from service.errors import (
+    Forbidden,
+    InvalidRequest,
+    MethodNotAllowed,
+    RouteNotFound,
+    ServiceError,
+    Unauthorized,
+    to_service_error,
+)
 from service.inputs import ImageInput, TextInput, parse_image_request, parse_text_request
 from service.routing import load_selection
 
@@ -110,6 +126,35 @@ async def models(request: Request) -> Response:
     return JSONResponse(await asyncio.to_thread(current_engine().models_table))
 
 
+def check_admin(request: Request, config: ServiceConfig) -> None:
+    """404 when the admin API is off, 401 without a bearer token, 403 with a wrong one."""
+    if config.admin_token is None:
+        raise RouteNotFound(f"no endpoint at {request.url.path}")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise Unauthorized("this endpoint needs the header Authorization: Bearer <SCENARIO_SERVE_ADMIN_TOKEN>")
+    expected = config.admin_token.get_secret_value().encode()
+    if not hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), expected):
+        raise Forbidden("the bearer token is not the admin token")
+
+
+async def reload_selection(request: Request) -> Response:
+    engine = current_engine()
+    try:
+        check_admin(request, engine.config)
+        if await request.body():
+            raise InvalidRequest(
+                "the body must be empty: the service re-reads its configured selection file "
+                "(SCENARIO_SERVE_SELECTION_PATH); write the new table there first",
+                field="body",
+            )
+        summary = await engine.reload()
+    except Exception as exc:
+        headers = {"WWW-Authenticate": 'Bearer realm="scenario-serve admin"'} if isinstance(exc, Unauthorized) else None
+        return error_response(exc, headers)
+    return JSONResponse(summary.body())
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status == 405:
@@ -127,6 +172,7 @@ http_api = Starlette(
         HttpRoute("/image/classify", classify_image, methods=["POST"]),
         HttpRoute("/scenarios", scenarios, methods=["GET"]),
         HttpRoute("/models", models, methods=["GET"]),
+        HttpRoute("/admin/reload", reload_selection, methods=["POST"]),
     ],
     exception_handlers={HTTPException: http_error},
 )
@@ -139,22 +185,20 @@ class ScenarioService:
 
     Construction reads the configuration (`SCENARIO_SERVE_*`) and the selection file and fails fast on either;
     the variants load in a background thread after start-up, so /livez answers at once and /readyz turns
-    ready when every variant to load is loaded and warmed up.
+    ready when every variant to load is loaded and warmed up. The selection file can be reloaded later
+    (POST /v1/admin/reload, or the file watch), without a restart.
     """
 
     def __init__(self) -> None:
         self.config = ServiceConfig.from_env()
         self.engine = Engine(self.config, load_selection(self.config.selection_path), open_model_store())
-        self._loading: asyncio.Future[None] | None = None
 
     @bentoml.on_startup
     async def start_loading(self) -> None:
-        self._loading = asyncio.ensure_future(asyncio.to_thread(self.engine.load_all))
+        self.engine.start()
 
     @bentoml.on_shutdown
     async def stop(self) -> None:
-        if self._loading is not None and not self._loading.done():
-            await asyncio.wait([self._loading], timeout=30)
         await self.engine.close()
 
     async def __is_ready__(self) -> bool:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ENV_PREFIX = "SCENARIO_SERVE_"
 DEFAULT_SELECTION = Path(__file__).resolve().parent / "selection.json"
@@ -37,6 +37,27 @@ class ServiceConfig(BaseModel):
     variants: tuple[str, ...] | None = Field(
         None, description="variants to load (comma-separated); default: every variant the selection file routes"
     )
+    admin_token: SecretStr | None = Field(
+        None,
+        description=(
+            "bearer token of POST /v1/admin/reload (printable ASCII, no spaces); unset or empty: the endpoint is "
+            "disabled (404)"
+        ),
+    )
+    watch_selection_s: float = Field(
+        0.0, ge=0, description="seconds between checks of the selection file; reloaded when it changed (0: no watch)"
+    )
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _check_token(cls, value: object) -> object:
+        # SecretStr keeps the token out of repr() and logs; an HTTP header carries it, hence printable ASCII.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or raw == "":
+            return None
+        if not isinstance(raw, str) or not all("!" <= char <= "~" for char in raw):
+            raise ValueError("must be printable ASCII without spaces (e.g. the output of `openssl rand -hex 32`)")
+        return raw
 
     @field_validator("variants", mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from bentoml.exceptions import (
 )
 from bentoml.exceptions import ServiceUnavailable as BentoServiceUnavailable
 
-from service.routing import NoVariantAvailable, UnknownScenario, UnknownTask
+from service.routing import NoVariantAvailable, SelectionError, UnknownScenario, UnknownTask
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,35 @@ class VariantUnavailable(ServiceError, BentoServiceUnavailable):
     error_type = "variant_unavailable"
 
 
+class Unauthorized(ServiceError):
+    """An admin endpoint was called without `Authorization: Bearer <token>`."""
+
+    error_code = HTTPStatus.UNAUTHORIZED
+    error_type = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    """An admin endpoint was called with a token that is not SCENARIO_SERVE_ADMIN_TOKEN."""
+
+    error_code = HTTPStatus.FORBIDDEN
+    error_type = "forbidden"
+
+
+class InvalidSelection(ServiceError, UnprocessableEntity):
+    """A reload found the selection file missing, not JSON, or off-schema; `field` names the first bad key."""
+
+    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+    error_type = "invalid_selection"
+
+
+class SelectionNotServable(ServiceError):
+    """A valid selection file was not applied: with it the service would not be ready (a variant it needs
+    failed to load, or a route would have no loaded variant). The previous table stays in force."""
+
+    error_code = HTTPStatus.CONFLICT
+    error_type = "selection_not_servable"
+
+
 class InternalError(ServiceError):
     error_code = HTTPStatus.INTERNAL_SERVER_ERROR
     error_type = "internal_error"
@@ -123,5 +152,7 @@ def to_service_error(exc: BaseException) -> ServiceError:
         return RouteNotFound(f"no task of the selection file serves {exc.name!r} inputs", allowed=list(exc.valid))
     if isinstance(exc, NoVariantAvailable):
         return VariantUnavailable(str(exc))
+    if isinstance(exc, SelectionError):
+        return InvalidSelection(str(exc), field=exc.key)
     logger.error("unexpected error while handling a request", exc_info=exc)
     return InternalError("internal error; see the server log")

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Fine between 1 and 100 ms, where the scenarios' budgets lie: histogram_quantile interpolates inside a
+# bucket, so coarse buckets would make the report's live-vs-predicted comparison (15% tolerance) meaningless.
+LATENCY_BUCKETS = (
+    0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.010, 0.012, 0.015, 0.018, 0.022, 0.026, 0.030, 0.035,
+    0.040, 0.050, 0.060, 0.075, 0.090, 0.110, 0.130, 0.160, 0.200, 0.250, 0.350, 0.500, 1.0, 2.5, 5.0, 10.0,
+)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 NO_LABEL = "none"
 
@@ -50,15 +55,21 @@ ROUTING_DECISIONS = Counter(
 )
 MODEL_LOAD_DURATION = Gauge(
     "scenario_serve_model_load_duration_seconds",
-    "Time to load and warm up a variant at start-up",
+    "Time to load and warm up a variant, at start-up or by a selection reload",
     ["variant"],
     multiprocess_mode="max",
 )
 VARIANT_INFO = Gauge(
     "scenario_serve_variant_info",
-    "Loaded variants (value 1) and what they are",
+    "Variants loaded and served (value 1; 0 once a selection reload unloaded one) and what they are",
     ["variant", "task", "runtime", "precision", "gate"],
     multiprocess_mode="max",
+)
+SELECTION_RELOADS = Counter(
+    "scenario_serve_selection_reloads_total",
+    "Selection file reloads (admin endpoint or file watch): success = applied; invalid = the file failed "
+    "validation; failed = valid but not applied (a variant it needs did not load, or an unexpected error)",
+    ["outcome"],
 )
 
 ALL_METRIC_NAMES = (
@@ -70,4 +81,5 @@ ALL_METRIC_NAMES = (
     "scenario_serve_routing_decisions_total",
     "scenario_serve_model_load_duration_seconds",
     "scenario_serve_variant_info",
+    "scenario_serve_selection_reloads_total",
 )

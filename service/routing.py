@@ -18,7 +18,14 @@ TaskKind = Literal["text", "image"]
 
 
 class SelectionError(ValueError):
-    """The selection file is missing, not JSON, or does not match the schema; the message names the key."""
+    """The selection file is missing, not JSON, or does not match the schema; the message names the key.
+
+    `key` is the first offending key (e.g. "tasks.sentiment.default_scenario"), None when the file as a whole
+    is the problem (missing, unreadable, not JSON)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class ScenarioSelection(BaseModel):
@@ -123,8 +130,9 @@ def parse_selection(data: Any, source: str = "selection") -> Selection:
     try:
         return Selection.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
-        raise SelectionError(f"{source}: " + "; ".join(problems)) from None
+        errors = exc.errors(include_url=False)
+        problems = [f"{_location(tuple(e['loc']))}: {e['msg']}" for e in errors]
+        raise SelectionError(f"{source}: " + "; ".join(problems), key=_location(tuple(errors[0]["loc"]))) from None
 
 
 def load_selection(path: Path | str) -> Selection:

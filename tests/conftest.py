@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from tests.helpers import write_tiny_bert  # noqa: E402
 
 # Small but real budgets for the embedded default tasks (slow and e2e tests share the prepared store).
-SENTIMENT_BUDGET = {"max_samples": 2400, "epochs": 1.0}
+SENTIMENT_BUDGET: dict[str, float] = {}  # the catalog default: smaller budgets leave MiniLM unsure of plain positives
 DIGITS_BUDGET = {"epochs": 4.0}
 
 

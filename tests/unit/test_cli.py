@@ -9,7 +9,7 @@ import pytest
 from models.cli import build_parser, main
 
 
-@pytest.mark.parametrize("command", [[], ["prepare"], ["models"]])
+@pytest.mark.parametrize("command", [[], ["prepare"], ["models"], ["measure"], ["select"], ["report"]])
 def test_every_subcommand_has_help(command: list[str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "models.cli", *command, "--help"], capture_output=True, text=True, check=False

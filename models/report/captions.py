@@ -1,0 +1,78 @@
+"""The headings, captions and reproduce lines that the Markdown and HTML renderers share, as plain text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+VARIANTS_NOTE = "★ on the Pareto front of single-stream p99 latency vs macro-F1."
+NO_VARIANTS = "No measured variants."
+REJECTED_NOTE = "Rejected by the quality gate (not measured):"
+
+
+def settings_text(settings: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in value.items()))
+        else:
+            lines.append(f"{key}={value}")
+    return lines
+
+
+def hardware_text(hardware: Mapping[str, Any]) -> str:
+    flags = hardware.get("cpu_flags")
+    parts = [
+        str(hardware.get("cpu", "unknown CPU")),
+        f"{hardware.get('logical_cores', '?')} logical cores",
+        f"{hardware.get('memory_gb', '?')} GB memory",
+        str(hardware.get("machine", "")),
+    ]
+    if flags:
+        parts.append("flags " + " ".join(flags))
+    return ", ".join(p for p in parts if p)
+
+
+def versions_text(versions: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded"
+
+
+def task_heading(name: str, task: Mapping[str, Any]) -> str:
+    split = task.get("test_split") or {}
+    details = [str(task.get("kind") or "unknown kind")]
+    if split.get("rows") is not None:
+        details.append(f"test split {split['rows']} rows")
+    if split.get("fingerprint"):
+        details.append(f"fingerprint {split['fingerprint']}")
+    return f"Task `{name}` ({', '.join(details)})"
+
+
+def scenario_facts(scenario: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The scenario's load, limits and objective as (label, text)."""
+    return [
+        ("Load pattern", scenario["load"]),
+        ("Constraints", ", ".join(scenario["constraints"]) or "none"),
+        ("Objective", scenario["objective"] or "not recorded"),
+    ]
+
+
+def verdict_text(feasible: bool | None) -> str:
+    return "infeasible" if feasible is False else "feasible" if feasible else "no evidence"
+
+
+def reproduce_facts(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """When and where the measurements and the selection were made, as (label, text); the command aside."""
+    m, selection = data["measurements"], data["selection"]
+    return [
+        ("Measured at", str(m["generated_at"])),
+        ("Selection", f"{selection['generated_by']} at {selection['generated_at']}"),
+        ("Hardware", hardware_text(m["hardware"])),
+        ("Versions", versions_text(m["versions"])),
+    ]
+
+
+def live_caption(live: Mapping[str, Any]) -> str:
+    return (
+        f"Prometheus {live['prometheus']}, window {live['window']}, queried at {live['queried_at']}; "
+        f"latency flagged off by more than {live['tolerance']:.0%} of the prediction"
+    )

@@ -1,0 +1,50 @@
+"""The rendered report: render the three formats from the inputs, and write them as files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.report.data import report_data
+from models.report.html import render_html
+from models.report.live import DEFAULT_TOLERANCE
+from models.report.markdown import render_markdown
+from models.report.schema import Json
+
+
+@dataclass(frozen=True)
+class Report:
+    """A rendered report: a self-contained HTML page, a Markdown summary and the JSON data behind both."""
+
+    html: str
+    markdown: str
+    json: Json
+
+
+def render_report(
+    measurements: Mapping[str, Any],
+    selection: Mapping[str, Any],
+    live: Mapping[str, Any] | None = None,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> Report:
+    """Render the report of a selection and the measurements it was made from (plus live metrics, if given).
+
+    `tolerance` is the relative difference between an observed and a predicted latency that is flagged `off by`.
+    """
+    data = report_data(measurements, selection, live, tolerance)
+    return Report(html=render_html(data, measurements), markdown=render_markdown(data), json=data)
+
+
+def write_report(report: Report, out_dir: Path | str) -> dict[str, Path]:
+    """Write `report.html`, `report.md` and `report.json` into `out_dir` (created if missing)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"html": out / "report.html", "markdown": out / "report.md", "json": out / "report.json"}
+    paths["html"].write_text(report.html, encoding="utf-8")
+    paths["markdown"].write_text(report.markdown, encoding="utf-8")
+    paths["json"].write_text(json.dumps(report.json, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return paths

@@ -1,0 +1,61 @@
+"""A scenario's load and constraints, and its candidates with the constraints each one failed, as text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from models.report.format import fmt_plain
+from models.report.schema import Json
+
+LOAD_KEYS = {"load_pattern", "target_rps", "threads"}  # they describe the load, not a limit
+
+
+def constraint_text(name: str, value: Any) -> str:
+    if name.startswith("min_"):
+        return f"{name} ≥ {fmt_plain(value)}"
+    if name.startswith("max_") or name.endswith("_latency_ms"):
+        return f"{name} ≤ {fmt_plain(value)}"
+    return f"{name} = {fmt_plain(value)}"
+
+
+def constraint_texts(constraints: Mapping[str, Any]) -> list[str]:
+    """The limits a variant must meet (the load pattern, its rate and the thread count describe the load)."""
+    return [constraint_text(k, v) for k, v in constraints.items() if k not in LOAD_KEYS and v is not None]
+
+
+def load_text(constraints: Mapping[str, Any]) -> str:
+    pattern = constraints.get("load_pattern") or "unspecified"
+    parts = [str(pattern)]
+    if constraints.get("target_rps") is not None:
+        parts.append(f"at {fmt_plain(constraints['target_rps'])} rps")
+    if constraints.get("threads") is not None:
+        parts.append(f"{fmt_plain(constraints['threads'])} thread(s)")
+    return ", ".join(parts)
+
+
+def failure_text(failure: Mapping[str, Any]) -> str:
+    """`p95_latency_ms 12.6 > 10 (by 2.6, 26.0%)`; minimums read `<`; a missing measurement says so."""
+    name = str(failure.get("constraint"))
+    if failure.get("value") is None:
+        return f"{constraint_text(name, failure.get('limit'))}: not measured"
+    operator = "<" if name.startswith("min_") else ">"
+    pct = failure.get("excess_pct")
+    by = f"by {fmt_plain(failure.get('excess'))}" + (f", {pct:.1f}%" if isinstance(pct, int | float) else "")
+    return f"{name} {fmt_plain(failure.get('value'))} {operator} {fmt_plain(failure.get('limit'))} ({by})"
+
+
+def candidate_row(candidate: Mapping[str, Any]) -> Json:
+    metrics = candidate.get("metrics", {})
+    return {
+        "variant": candidate.get("variant"),
+        "rank": candidate.get("rank"),
+        "feasible": candidate.get("feasible"),
+        "macro_f1": metrics.get("macro_f1"),
+        "quality_drop": metrics.get("quality_drop"),
+        "latency_ms": metrics.get("latency_ms"),
+        "throughput_rps": metrics.get("throughput_rps"),
+        "size_mb": metrics.get("size_mb"),
+        "memory_mb": metrics.get("memory_mb"),
+        "failures": [failure_text(f) for f in candidate.get("failures", [])],
+    }

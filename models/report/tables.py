@@ -1,0 +1,64 @@
+"""The report's tables, shared by the Markdown and HTML renderers: their columns and the text of each cell."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from models.report.format import DASH, fmt_f1, fmt_mb, fmt_ms, fmt_num, fmt_plain, fmt_rate
+from models.report.schema import QUANTILES
+
+NO_TRAFFIC = "no traffic"
+VARIANT_COLUMNS = (
+    "variant", "threads", "runtime", "macro-F1", "accuracy", "drop (pt)", "size MB", "peak mem MB",
+    "p50 ms", "p95 ms", "p99 ms", "server max rate (rps)", "offline best (items/s)",
+)
+CANDIDATE_COLUMNS = (
+    "rank", "variant", "feasible", "macro-F1", "drop (pt)", "latency ms", "throughput rps", "size MB", "memory MB",
+    "failed constraints",
+)
+LIVE_COLUMNS = ("scenario", "variants seen", "rate rps", "p50 ms", "p95 ms", "p99 ms", "error ratio", "flags")
+
+
+def server_cell(rates: Iterable[Mapping[str, Any]]) -> str:
+    cells = [f"{fmt_rate(r['max_rate_rps'])} (p99 ≤ {fmt_plain(r['p99_bound_ms'])} ms)" for r in rates]
+    return "; ".join(cells) or DASH
+
+
+def variant_cells(row: Mapping[str, Any]) -> list[str]:
+    best, batch = row["offline_rps"], row["offline_batch_size"]
+    offline = DASH if best is None else f"{fmt_rate(best)} (batch {batch})"
+    name = row["variant"] + (" ★" if row["pareto"] else "")
+    return [
+        name, fmt_plain(row["threads"]), f"{row['runtime']} {row['precision']}", fmt_f1(row["macro_f1"]),
+        fmt_f1(row["accuracy"]), fmt_num(row["quality_drop_pt"], 2), fmt_mb(row["size_mb"]),
+        fmt_mb(row["peak_memory_mb"]), fmt_ms(row["p50_ms"]), fmt_ms(row["p95_ms"]), fmt_ms(row["p99_ms"]),
+        server_cell(row["server"]), offline,
+    ]
+
+
+def candidate_cells(row: Mapping[str, Any]) -> list[str]:
+    feasible = {True: "yes", False: "no"}.get(row["feasible"], DASH)
+    return [
+        fmt_plain(row["rank"]) if row["rank"] is not None else DASH, row["variant"], feasible, fmt_f1(row["macro_f1"]),
+        fmt_num(row["quality_drop"], 2), fmt_ms(row["latency_ms"]), fmt_rate(row["throughput_rps"]),
+        fmt_mb(row["size_mb"]), fmt_mb(row["memory_mb"]), "; ".join(row["failures"]) or DASH,
+    ]
+
+
+def _observed_latency(cell: Mapping[str, Any]) -> str:
+    observed = "n/a" if cell["observed"] is None else fmt_ms(cell["observed"])
+    return observed if cell["predicted"] is None else f"{observed} (pred {fmt_ms(cell['predicted'])})"
+
+
+def live_cells(name: str, entry: Mapping[str, Any]) -> list[str]:
+    variants = ", ".join(entry["variants"]) or DASH
+    if not entry["traffic"]:
+        return [name, variants, NO_TRAFFIC, DASH, DASH, DASH, DASH, NO_TRAFFIC]
+    rate = entry["rate_rps"]
+    rate_text = fmt_rate(rate["observed"]) + (f" (target {fmt_plain(rate['predicted'])})" if rate["predicted"] else "")
+    errors = entry["error_ratio"]["observed"]
+    return [
+        name, variants, rate_text, *(_observed_latency(entry[f"{q}_ms"]) for q in QUANTILES),
+        "n/a" if errors is None else f"{errors:.1%}", "; ".join(entry["flags"]) or "ok",
+    ]

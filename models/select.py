@@ -1,0 +1,308 @@
+"""Selection: per task and scenario, filter the measured variants by the constraints, rank by the objective.
+
+Pure: measurements (JSON from `measure`) + scenarios in, the routing file the service reads out, with the
+evidence of every decision: each candidate's scenario metrics, and for each loser which constraint it failed
+and by how much. When no variant is feasible the route gets the nearest one (smallest summed relative excess)
+and the evidence says so; `--strict` turns that into a non-zero exit in the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from models.scenarios import Objective, Scenario, ScenarioFile
+from service.routing import parse_selection
+
+Metrics = dict[str, Any]
+UPPER_BOUNDS = {  # constraint -> the scenario metric it caps
+    "p50_latency_ms": "p50_ms",
+    "p95_latency_ms": "p95_ms",
+    "p99_latency_ms": "p99_ms",
+    "max_quality_drop": "quality_drop",
+    "max_model_mb": "size_mb",
+    "max_memory_mb": "memory_mb",
+}
+LOWER_BOUNDS = {"min_throughput_rps": "throughput_rps", "min_accuracy": "accuracy", "min_macro_f1": "macro_f1"}
+SYMBOLS = {**{k: "<=" for k in UPPER_BOUNDS}, **{k: ">=" for k in LOWER_BOUNDS}}
+# objective -> (metric, +1 when larger is better)
+OBJECTIVE_METRICS: dict[Objective, tuple[str, int]] = {
+    "maximize_quality": ("macro_f1", 1),
+    "minimize_latency": ("latency_ms", -1),
+    "maximize_throughput": ("throughput_rps", 1),
+    "minimize_size": ("size_mb", -1),
+}
+
+
+class SelectionInputError(ValueError):
+    """Measurements and scenarios do not fit together (a task or a measurement is missing)."""
+
+
+@dataclass
+class Candidate:
+    variant: str
+    metrics: Metrics
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def feasible(self) -> bool:
+        return not self.failures
+
+    @property
+    def total_excess(self) -> float:
+        return sum(f["excess_pct"] for f in self.failures)
+
+
+@dataclass
+class Outcome:
+    """What `select` decided for one scenario, for the CLI's summary."""
+
+    task: str
+    scenario: str
+    variant: str
+    fallbacks: list[str]
+    feasible: bool
+    message: str
+    metrics: Metrics
+
+
+# --- metrics of a variant under a scenario ------------------------------------------------------------------
+
+
+def _server_entry(run: dict[str, Any], scenario: Scenario) -> dict[str, Any] | None:
+    for entry in run.get("server", []):
+        if (entry["p99_bound_ms"], entry["target_rps"]) == (scenario.constraints.p99_latency_ms, scenario.load.target_rps):
+            return entry
+    return None
+
+
+def _latencies(run: dict[str, Any], scenario: Scenario) -> tuple[dict[str, float | None], float | None]:
+    """(p50/p95/p99 in ms, throughput) as the scenario's load pattern sees them."""
+    pattern = scenario.load.pattern
+    if pattern == "offline":
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None}, run["offline"]["throughput_rps"]
+    if pattern == "server":
+        entry = _server_entry(run, scenario)
+        if entry is None:
+            return {"p50_ms": None, "p95_ms": None, "p99_ms": None}, None
+        at = entry["at_target"]
+        return {k: at[k] for k in ("p50_ms", "p95_ms", "p99_ms")}, entry["max_rate_rps"]
+    single = run["single_stream"]
+    return {k: single[k] for k in ("p50_ms", "p95_ms", "p99_ms")}, 1000.0 / single["mean_ms"]
+
+
+def scenario_metrics(record: dict[str, Any], run: dict[str, Any], scenario: Scenario, best_f1: float) -> Metrics:
+    latencies, throughput = _latencies(run, scenario)
+    quality = record["quality"]
+    headline = latencies["p99_ms"] if scenario.load.pattern == "server" else latencies["p95_ms"]
+    return {
+        "macro_f1": quality["macro_f1"],
+        "accuracy": quality["accuracy"],
+        "quality_drop": round((best_f1 - quality["macro_f1"]) * 100, 4),
+        **latencies,
+        "latency_ms": headline,
+        "throughput_rps": throughput,
+        "size_mb": record["size_mb"],
+        "memory_mb": run["memory"]["peak_rss_mb"],
+        "threads": run["threads"],
+    }
+
+
+# --- constraints ------------------------------------------------------------------------------------------------
+
+
+def failure(constraint: str, limit: float, value: float | None) -> dict[str, Any] | None:
+    """The failure record when `value` breaks the constraint, else None; a missing value always fails."""
+    if value is None:
+        return {"constraint": constraint, "limit": limit, "value": None, "excess": None, "excess_pct": 100.0}
+    excess = value - limit if constraint in UPPER_BOUNDS else limit - value
+    if excess <= 0:
+        return None
+    return {
+        "constraint": constraint,
+        "limit": limit,
+        "value": round(value, 4),
+        "excess": round(excess, 4),
+        "excess_pct": round(100.0 * excess / limit, 2),
+    }
+
+
+def failures(metrics: Metrics, scenario: Scenario) -> list[dict[str, Any]]:
+    found = []
+    for constraint, limit in scenario.constraints.active().items():
+        metric = UPPER_BOUNDS.get(constraint) or LOWER_BOUNDS[constraint]
+        broken = failure(constraint, limit, metrics.get(metric))
+        if broken is not None:
+            found.append(broken)
+    return found
+
+
+def describe(item: dict[str, Any]) -> str:
+    """E.g. `p99_latency_ms <= 50 (62.1, +24.2%)`."""
+    head = f"{item['constraint']} {SYMBOLS[item['constraint']]} {item['limit']:g}"
+    if item["value"] is None:
+        return f"{head} (not measured)"
+    return f"{head} ({item['value']:g}, {item['excess_pct']:+.1f}% over)" if item["constraint"] in UPPER_BOUNDS else (
+        f"{head} ({item['value']:g}, {item['excess_pct']:.1f}% short)"
+    )
+
+
+# --- ranking ----------------------------------------------------------------------------------------------------
+
+
+def _value(candidate: Candidate, objective: Objective) -> float:
+    """Larger is better; a missing metric ranks last."""
+    metric, sign = OBJECTIVE_METRICS[objective]
+    value = candidate.metrics.get(metric)
+    return float("-inf") if value is None else sign * float(value)
+
+
+def _tied(best: float, value: float, objective: Objective, scenario: Scenario) -> bool:
+    if best == value:
+        return True
+    if objective == "maximize_quality":
+        return abs(best - value) * 100 <= scenario.quality_tie_points
+    return abs(best - value) <= scenario.tie_tolerance * abs(best)
+
+
+def rank(candidates: list[Candidate], objectives: tuple[Objective, ...], scenario: Scenario) -> list[Candidate]:
+    """Best first: by the first objective; candidates tied with the best are ordered by the next ones."""
+    if not objectives or len(candidates) <= 1:
+        return sorted(candidates, key=lambda c: c.variant)
+    objective, rest = objectives[0], objectives[1:]
+    remaining = sorted(candidates, key=lambda c: (-_value(c, objective), c.variant))
+    ordered: list[Candidate] = []
+    while remaining:
+        best = _value(remaining[0], objective)
+        band = [c for c in remaining if _tied(best, _value(c, objective), objective, scenario)]
+        ordered += rank(band, rest, scenario)
+        remaining = [c for c in remaining if c not in band]
+    return ordered
+
+
+# --- one scenario ---------------------------------------------------------------------------------------------
+
+
+def infeasible_message(candidates: list[Candidate]) -> str:
+    """"no variant meets <constraint>; nearest: ..." naming the constraints every candidate fails, if any."""
+    failed_by_all = set.intersection(*({f["constraint"] for f in c.failures} for c in candidates))
+    nearest = candidates[0]
+    if failed_by_all:
+        shared = [f for f in nearest.failures if f["constraint"] in failed_by_all]
+        what = " and ".join(f"{f['constraint']} {SYMBOLS[f['constraint']]} {f['limit']:g}" for f in shared)
+    else:
+        what = "all constraints together"
+    return f"no variant meets {what}; nearest: {nearest.variant}, " + "; ".join(describe(f) for f in nearest.failures)
+
+
+def decide(candidates: list[Candidate], scenario: Scenario) -> tuple[list[Candidate], str]:
+    """(candidates best first, message); feasible ones ranked first, then the rest, nearest first."""
+    feasible = rank([c for c in candidates if c.feasible], scenario.ranking, scenario)
+    infeasible = sorted((c for c in candidates if not c.feasible), key=lambda c: (c.total_excess, c.variant))
+    if feasible:
+        return feasible + infeasible, f"{feasible[0].variant} meets every constraint"
+    return infeasible, infeasible_message(infeasible)
+
+
+def scenario_constraints(scenario: Scenario, threads: int) -> dict[str, Any]:
+    load = {"load_pattern": scenario.load.pattern}
+    if scenario.load.target_rps is not None:
+        load["target_rps"] = scenario.load.target_rps
+    return {**load, "threads": threads, **scenario.constraints.active()}
+
+
+def select_scenario(
+    task: dict[str, Any], scenario: Scenario, threads: int, max_fallbacks: int, context: dict[str, Any]
+) -> dict[str, Any]:
+    best_f1 = context["best_macro_f1"]
+    candidates = []
+    for name, record in task["variants"].items():
+        run = record["runs"].get(str(threads))
+        if run is None:
+            missing = {"constraint": "threads", "limit": threads, "value": None, "excess": None, "excess_pct": 100.0}
+            candidates.append(Candidate(name, {}, [missing]))
+            continue
+        metrics = scenario_metrics(record, run, scenario, best_f1)
+        candidates.append(Candidate(name, metrics, failures(metrics, scenario)))
+    ordered, message = decide(candidates, scenario)
+    chosen = ordered[0]
+    feasible_rest = [c.variant for c in ordered[1:] if c.feasible]
+    fallbacks = (feasible_rest if chosen.feasible else [c.variant for c in ordered[1:]])[:max_fallbacks]
+    ranks = {c.variant: i + 1 for i, c in enumerate(c for c in ordered if c.feasible)}
+    return {
+        "variant": chosen.variant,
+        "fallbacks": fallbacks,
+        "constraints": scenario_constraints(scenario, threads),
+        "objective": scenario.objective,
+        "evidence": {
+            "feasible": chosen.feasible,
+            "message": message,
+            **context,
+            "ranking": list(scenario.ranking),
+            "metrics": chosen.metrics,
+            "candidates": [
+                {"variant": c.variant, "rank": ranks.get(c.variant), "feasible": c.feasible, "metrics": c.metrics,
+                 "failures": c.failures}
+                for c in ordered
+            ],
+        },
+    }
+
+
+# --- the whole file -------------------------------------------------------------------------------------------
+
+
+def baseline_variant(variants: dict[str, dict[str, Any]]) -> str:
+    """"The FP32 baseline": the eager torch-fp32 variant of the best-quality candidate (else the best variant)."""
+    eager = {n: r for n, r in variants.items() if r.get("variant") == "torch-fp32"} or variants
+    return max(eager, key=lambda n: (eager[n]["quality"]["macro_f1"], n))
+
+
+def task_context(task: dict[str, Any], measurements: dict[str, Any], path: str) -> dict[str, Any]:
+    variants = task["variants"]
+    return {
+        "measurements": {"path": path, "generated_at": measurements.get("generated_at")},
+        "baseline": baseline_variant(variants),
+        "best_macro_f1": max(r["quality"]["macro_f1"] for r in variants.values()),
+    }
+
+
+def measured_task(measurements: dict[str, Any], name: str) -> dict[str, Any]:
+    task = measurements.get("tasks", {}).get(name)
+    if task is None or not task.get("variants"):
+        raise SelectionInputError(
+            f"task {name!r} has scenarios but no measured variants; run `scenario-serve measure --tasks {name}`"
+        )
+    return task
+
+
+def select(
+    scenarios: ScenarioFile, measurements: dict[str, Any], measurements_path: str, tasks: list[str] | None = None
+) -> tuple[dict[str, Any], list[Outcome]]:
+    """The selection file (validated against the service's schema) and one outcome per scenario."""
+    names = tasks or list(scenarios.tasks)
+    unknown = [n for n in names if n not in scenarios.tasks]
+    if unknown:
+        raise SelectionInputError(f"no scenarios for task {unknown[0]!r}; known: {', '.join(scenarios.tasks)}")
+    selection: dict[str, Any] = {
+        "version": 1,
+        "generated_by": "scenario-serve select",
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tasks": {},
+    }
+    outcomes = []
+    for name in names:
+        task = measured_task(measurements, name)
+        context = task_context(task, measurements, measurements_path)
+        config = scenarios.tasks[name]
+        routes = {}
+        for scenario_name, scenario in config.scenarios.items():
+            route = select_scenario(task, scenario, scenarios.threads_of(scenario), scenarios.max_fallbacks, context)
+            routes[scenario_name] = route
+            evidence = route["evidence"]
+            outcomes.append(Outcome(name, scenario_name, route["variant"], route["fallbacks"], evidence["feasible"],
+                                    evidence["message"], evidence["metrics"]))
+        selection["tasks"][name] = {"kind": task["kind"], "default_scenario": config.default_scenario, "scenarios": routes}
+    parse_selection(selection, source="generated selection")
+    return selection, outcomes
