@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class TextEncoder:
     def __init__(self, tokenizer: Any, max_length: int) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        # A fast tokenizer's padding and truncation are settings of the shared Rust object, set on every call:
+        # two threads calling it at once (the batcher's inference and `token_counts`) get ragged batches.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_dir(cls, tokenizer_dir: Path, max_length: int) -> "TextEncoder":
@@ -54,9 +58,10 @@ class TextEncoder:
         return cls(AutoTokenizer.from_pretrained(str(tokenizer_dir)), max_length)
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
-        encoded = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-        )
+        with self._lock:
+            encoded = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+            )
         batch = {name: np.asarray(encoded[name], dtype=np.int64) for name in ("input_ids", "attention_mask")}
         batch["token_type_ids"] = np.asarray(
             encoded.get("token_type_ids", np.zeros_like(batch["input_ids"])), dtype=np.int64
@@ -65,4 +70,6 @@ class TextEncoder:
 
     def token_counts(self, texts: list[str]) -> list[int]:
         """Untruncated token counts, so callers can tell a user which texts were truncated."""
-        return [len(ids) for ids in self.tokenizer(texts, truncation=False)["input_ids"]]
+        with self._lock:
+            ids = self.tokenizer(texts, truncation=False)["input_ids"]
+        return [len(row) for row in ids]

@@ -104,9 +104,11 @@ def test_reload_then_drive_realtime_then_live_report(
         assert main(["report", "--measurements", str(flow_dir / "measurements.json"), "--selection", str(routing),
                      "--out", str(out), "--prometheus", prometheus_url, "--window", "1m"]) == 0
     report = json.loads((out / "report.json").read_text())
-    live = report["live"]["scenarios"]["sentiment"]["realtime"]
-    assert live["rate_rps"] is not None and live["rate_rps"] > 0
-    assert live["p99_ms"] is not None and live["p99_ms"] > 0
-    assert live["error_ratio"] == 0
+    assert report["live"]["prometheus"] == prometheus_url
+    live = report["tasks"]["sentiment"]["scenarios"]["realtime"]["live"]
+    assert live["traffic"] is True and live["variants"] == [realtime["variant"]]
+    assert live["rate_rps"]["observed"] > 0 and live["rate_rps"]["predicted"] == rate
+    assert live["p99_ms"]["observed"] > 0 and live["p99_ms"]["predicted"] == realtime["evidence"]["metrics"]["p99_ms"]
+    assert live["error_ratio"]["observed"] == 0
     html = (out / "report.html").read_text()
     assert "<svg" in html and realtime["variant"] in html
