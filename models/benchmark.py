@@ -25,7 +25,6 @@ The schema of the output is documented in the project's shared schemas (`scenari
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import json
 import math
 import multiprocessing
@@ -53,7 +52,6 @@ if TYPE_CHECKING:
 
 SCHEMA = "scenario-serve/measurements"
 VERSION = 1
-DEFAULT_PATH = Path("reports/measurements.json")
 
 CDF_POINTS = 101
 MIN_OFFLINE_BATCHES = 2
@@ -91,6 +89,13 @@ class TaskPlan:
     server_targets: tuple[ServerTarget, ...] = ()
 
 
+def _service_default(name: str) -> Any:
+    """A ServiceConfig default: the batcher is measured with the settings the service starts with."""
+    from service.config import ServiceConfig
+
+    return ServiceConfig.model_fields[name].default
+
+
 @dataclass(frozen=True)
 class MeasureSettings:
     """How long and how often to measure; the defaults are the full run, `quick()` a CI-sized one."""
@@ -103,8 +108,8 @@ class MeasureSettings:
     trial_seconds: float = 4.0
     min_queries: int = 100
     search_steps: int = 6
-    max_batch_size: int = 32
-    max_latency_ms: float = 2.0
+    max_batch_size: int = field(default_factory=lambda: _service_default("max_batch_size"))
+    max_latency_ms: float = field(default_factory=lambda: _service_default("max_latency_ms"))
     batch_sizes: tuple[int, ...] = (1, 8, 32)
     offline_seconds: float = 4.0
 
@@ -722,13 +727,9 @@ def hardware() -> dict[str, Any]:
 
 
 def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for package in VERSIONED_PACKAGES:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found
+    from models.store import package_versions
+
+    return package_versions(*VERSIONED_PACKAGES)
 
 
 # --- the run and its file --------------------------------------------------------------------------------------

@@ -180,13 +180,13 @@ def _number(value: Any, digits: int) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import json
-
     from models.benchmark import load_measurements
     from models.report import render_report, write_report
 
+    from service.routing import load_selection
+
     live = None
-    selection = json.loads(args.selection.read_text(encoding="utf-8"))
+    selection = load_selection(args.selection).model_dump(mode="json")
     if args.prometheus:
         from models.live import query_live
 
@@ -195,6 +195,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     for kind, path in write_report(report, args.out).items():
         print(f"{kind}: {path}")
     return 0
+
+
+def add_scenarios_and_tasks(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenarios", type=Path, default=DEFAULT_SCENARIOS, help="scenario YAML (default: the built-in one)")
+    parser.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all in the scenario file)")
+
+
+def add_measurements(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--measurements", type=Path, default=DEFAULT_MEASUREMENTS, help=f"measurements JSON (default: {DEFAULT_MEASUREMENTS})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,9 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
         "whose p99 meets each server scenario's bound, offline throughput over batch sizes, peak memory and size. "
         "Each variant runs in a fresh process. Skipped when the output is current.",
     )
-    meas.add_argument("--scenarios", type=Path, default=DEFAULT_SCENARIOS, help="scenario YAML: what to measure (threads, server bounds)")
+    add_scenarios_and_tasks(meas)
     meas.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog YAML: where the test splits come from")
-    meas.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all in the scenario file)")
     meas.add_argument("--out", type=Path, default=DEFAULT_MEASUREMENTS, help=f"output JSON (default: {DEFAULT_MEASUREMENTS})")
     meas.add_argument("--quick", action="store_true", help="short runs (fewer samples, shorter trials): for CI, noisier")
     meas.add_argument("--force", action="store_true", help="measure even if the output is current")
@@ -248,9 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(ties broken by the tie-breaks), and write the selection file the service routes by, with the evidence "
         "and the fallbacks (next-best feasible variants). Also updates bentofile.yaml's models list.",
     )
-    sel.add_argument("--measurements", type=Path, default=DEFAULT_MEASUREMENTS, help=f"measurements JSON (default: {DEFAULT_MEASUREMENTS})")
-    sel.add_argument("--scenarios", type=Path, default=DEFAULT_SCENARIOS, help="scenario YAML (default: the built-in one)")
-    sel.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all in the scenario file)")
+    add_measurements(sel)
+    add_scenarios_and_tasks(sel)
     sel.add_argument("--out", type=Path, default=DEFAULT_SELECTION, help="selection file to write (default: the service's)")
     sel.add_argument("--bentofile", type=Path, default=DEFAULT_BENTOFILE, help="bentofile whose models list to sync")
     sel.add_argument("--no-bentofile", dest="bentofile", action="store_const", const=None, help="leave bentofile.yaml alone")
@@ -264,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--prometheus, query each scenario's observed rate, p50/p95/p99 latency and error ratio over --window and "
         "show them beside the predictions, flagging SLO breaches and predictions off by more than 15%%.",
     )
-    rep.add_argument("--measurements", type=Path, default=DEFAULT_MEASUREMENTS, help=f"measurements JSON (default: {DEFAULT_MEASUREMENTS})")
+    add_measurements(rep)
     rep.add_argument("--selection", type=Path, default=DEFAULT_SELECTION, help="selection file (default: the service's)")
     rep.add_argument("--out", type=Path, default=Path("reports"), help="output directory (default: reports)")
     rep.add_argument("--prometheus", metavar="URL", help="Prometheus base URL, e.g. http://localhost:9090")

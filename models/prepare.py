@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import platform
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import onnxruntime
 import torch
-import transformers
 from tqdm.auto import tqdm
 
 from models.catalog import Candidate, Catalog, Task, TrainConfig
@@ -21,7 +18,9 @@ from models.export import OPSET, export_onnx
 from models.latency import interleaved_latency
 from models.quantize import DYNAMIC_RECIPE, STATIC_RECIPE, quantize_dynamic_int8, quantize_static_int8
 from models.sources import LoadedModel, load_candidate
-from models.store import RUNTIME_VARIANTS, directory_bytes, find_current, fingerprint, git_commit, save_variant, variant_name
+from models.store import (
+    RUNTIME_VARIANTS, directory_bytes, find_current, fingerprint, git_commit, package_versions, save_variant, variant_name,
+)
 from models.train import fine_tune
 from service.classifier import build_encoder, load_classifier
 from service.preprocessing import ImageSpec, TextEncoder, images_to_batch
@@ -67,13 +66,8 @@ def train_config(candidate: Candidate, options: Options) -> TrainConfig:
     return candidate.train.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
 
-def versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "transformers": transformers.__version__,
-    }
+def versions() -> dict[str, str | None]:
+    return package_versions("torch", "onnxruntime", "transformers")
 
 
 def batch_logits(predict: Callable[[list[Any]], np.ndarray], items: list[Any], desc: str) -> np.ndarray:

@@ -37,6 +37,20 @@ def directory_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def package_versions(*packages: str) -> dict[str, str | None]:
+    """Python's and the installed packages' versions (None when one is not installed), without importing them."""
+    import importlib.metadata
+    import platform
+
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for package in packages:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
 def git_commit() -> str:
     try:
         result = subprocess.run(
