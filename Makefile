@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# the peak request rate the report's capacity plan (and deploy/kubernetes' autoscaler bounds) is sized for
+PEAK_RPS ?= 200
 
 .PHONY: install run prepare select test
 
@@ -18,14 +20,21 @@ prepare: install
 	$(VENV)/bin/scenario-serve prepare
 
 # measure is skipped when reports/measurements.json is current; select rewrites service/selection.json
-# (and bentofile.yaml's models) only when a pick changes; report renders reports/report.{html,md,json}.
+# (and bentofile.yaml's models) only when a pick changes; report renders reports/report.{html,md,json}
+# with the capacity plan for PEAK_RPS.
 select: prepare
 	$(VENV)/bin/scenario-serve measure
 	$(VENV)/bin/scenario-serve select
-	$(VENV)/bin/scenario-serve report
+	$(VENV)/bin/scenario-serve report --peak-rps $(PEAK_RPS)
 
 run: select
 	$(VENV)/bin/bentoml serve service.app:ScenarioService --host 0.0.0.0 --port 3000
 
 test: install
 	$(PY) -m pytest
+
+# Known vulnerabilities of the installed packages: pip-audit asks PyPI's JSON API about each one (network).
+.PHONY: audit
+audit: install
+	$(PY) -m pip install --quiet -e '.[audit]'
+	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off

@@ -4,21 +4,23 @@
     python loadtests/drive.py --kind image --images some/pngs --scenario realtime --rate 20 --seconds 60
 
 Latency is measured from each request's scheduled arrival (as MLPerf LoadGen's server scenario does), so a
-client or server that falls behind shows up as queueing delay instead of a silently lower rate.
+client or server that falls behind shows up as queueing delay instead of a silently lower rate. The load
+pattern is `models.loadgen`'s, the one `scenario-serve measure` uses.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.loadgen import Body, HttpClient, json_body, poisson_arrivals, poisson_trial, trial_rng  # noqa: E402
 
 SAMPLE_TEXTS = [
     "I love this so much, best day ever!",
@@ -30,72 +32,39 @@ SAMPLE_TEXTS = [
 ]
 
 
-def arrival_offsets(rate: float, seconds: float, seed: int) -> np.ndarray:
-    """Poisson process: exponential gaps at `rate` per second, cut at `seconds`."""
-    rng = np.random.default_rng(seed)
-    gaps = rng.exponential(1.0 / rate, size=int(rate * seconds * 2) + 16)
-    times = np.cumsum(gaps)
-    return times[times < seconds]
-
-
-def request_body(kind: str, payloads: list[Any], index: int, scenario: str) -> dict[str, Any]:
-    item = payloads[index % len(payloads)]
-    return {"texts": [item], "scenario": scenario} if kind == "text" else {"images": [item], "scenario": scenario}
-
-
-def load_payloads(args: argparse.Namespace) -> list[Any]:
+def load_bodies(args: argparse.Namespace) -> list[Body]:
     if args.kind == "text":
-        if args.texts is None:
-            return SAMPLE_TEXTS
-        return [line for line in args.texts.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts = SAMPLE_TEXTS if args.texts is None else [
+            line for line in args.texts.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
+        return [json_body({"texts": [text], "scenario": args.scenario}) for text in texts]
     if args.images is None:
         raise SystemExit("--images DIR is required with --kind image")
-    import base64
-
     files = sorted(p for p in args.images.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
     if not files:
         raise SystemExit(f"no PNG or JPEG files in {args.images}")
-    return [base64.b64encode(p.read_bytes()).decode("ascii") for p in files]
+    encoded = [base64.b64encode(p.read_bytes()).decode("ascii") for p in files]
+    return [json_body({"images": [image], "scenario": args.scenario}) for image in encoded]
 
 
 async def drive(args: argparse.Namespace) -> dict[str, Any]:
-    payloads = load_payloads(args)
     endpoint = f"{args.url.rstrip('/')}/v1/{args.kind}/classify"
-    offsets = arrival_offsets(args.rate, args.seconds, args.seed)
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
-    variants: dict[str, int] = {}
-    limits = httpx.Limits(max_connections=args.max_connections)
-    async with httpx.AsyncClient(timeout=args.timeout, limits=limits) as client:
-        start = time.perf_counter()
-
-        async def one(index: int, offset: float) -> None:
-            await asyncio.sleep(max(0.0, start + offset - time.perf_counter()))
-            try:
-                response = await client.post(endpoint, json=request_body(args.kind, payloads, index, args.scenario))
-                key = str(response.status_code)
-                if response.status_code == 200:
-                    variant = response.headers.get("X-Variant", "?")
-                    variants[variant] = variants.get(variant, 0) + 1
-            except httpx.HTTPError as exc:
-                key = type(exc).__name__
-            statuses[key] = statuses.get(key, 0) + 1
-            latencies.append((time.perf_counter() - (start + offset)) * 1000.0)
-
-        await asyncio.gather(*(one(i, float(t)) for i, t in enumerate(offsets)))
-        elapsed = time.perf_counter() - start
-    ms = np.array(latencies) if latencies else np.array([np.nan])
+    count = max(1, int(args.rate * args.seconds))
+    arrivals = poisson_arrivals(args.rate, count, trial_rng(args.seed, args.rate))
+    async with HttpClient(endpoint, load_bodies(args), args.timeout, args.max_connections) as client:
+        trial = await poisson_trial(client.send, arrivals)
+        variants = dict(client.variants)
     return {
         "endpoint": endpoint,
         "scenario": args.scenario,
         "target_rps": args.rate,
-        "sent": len(offsets),
-        "achieved_rps": round(len(offsets) / elapsed, 2),
-        "statuses": statuses,
+        "sent": trial["queries"],
+        "achieved_rps": trial["achieved_rps"],
+        "statuses": trial["outcomes"],
         "variants": variants,
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p95_ms": round(float(np.percentile(ms, 95)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "p50_ms": trial["p50_ms"],
+        "p95_ms": trial["p95_ms"],
+        "p99_ms": trial["p99_ms"],
     }
 
 

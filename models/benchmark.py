@@ -1,32 +1,24 @@
 """measure: MLPerf-style load patterns on every stored variant, written once to a Measurements JSON.
 
-What is measured is exactly what is served: each variant is loaded with `service.classifier.load_classifier`
-(preprocessing + runtime) and the server pattern runs through `service.engine.MicroBatcher`, the same dynamic
-batcher the service puts in front of every variant. Inputs are drawn (seeded) from the task's test split.
+What is measured is what is served. For each variant:
+- served (the numbers `select` uses for single-stream and server scenarios, and memory): a real `bentoml serve`
+  of this service with the variant routed (`models.served`: same app, workers, threads, batcher and queue
+  settings as production), driven over HTTP on loopback by `models.loadgen`:
+  - single-stream: one request at a time, back to back; latency percentiles and a 101-point CDF.
+  - server: open-loop Poisson arrivals of one-item requests, latency from each *scheduled* arrival (LoadGen).
+    Per (p99 bound, target rate): `repeats` trials at the target (the median-p99 one is recorded, with the
+    spread), then a bounded search for the highest rate whose p99 stays within the bound, confirmed by repeats.
+    A trial stops early once enough queries are over the bound (or failed) that the p99 must be too.
+  - memory: the peak resident memory (VmHWM) of the worker process that served the variant.
+- in process (a separate column, and offline): the variant loaded with `service.classifier.load_classifier` in a
+  fresh spawned process; single-stream back to back, and offline throughput of full batches at each batch size.
 
-Each (variant, threads) measurement runs in a fresh spawned process, so its peak resident memory is that
-variant's alone and no runtime's thread pools or caches leak into the next measurement.
-
-Load patterns (MLPerf Inference):
-- single-stream: one item at a time, back to back; latency percentiles and a 101-point CDF.
-- offline: full batches back to back for each batch size; the best throughput.
-- server: Poisson arrivals of single-item requests at a rate; a query's latency runs from its *scheduled*
-  arrival to its completion, so queueing counts (as with LoadGen). For each (p99 bound, target rate) a trial at
-  the target, then a bounded search for the highest rate whose p99 stays within the bound. A trial stops early
-  (`stopped_early`, and it fails the bound) once enough queries are over the bound that the p99 must be too,
-  so overloaded rates cost little time. Arrivals come from asyncio timers (about 1 ms granularity).
-
-Memory: peak resident memory is read from VmHWM (see `peak_rss_mb`); the baseline is taken before the variant
-is loaded, so `model_rss_mb` includes the runtime libraries its loading imports (e.g. PyTorch).
-
-The schema of the output is documented in the project's shared schemas (`scenario-serve/measurements`, v1).
+The schema of the output is documented in the project's shared schemas (`scenario-serve/measurements`, v2).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 import multiprocessing
 import os
 import platform
@@ -34,31 +26,26 @@ import re
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from models.loadgen import latency_summary
+
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     import bentoml
 
-    from service.engine import MicroBatcher
-
     from models.catalog import Catalog, Task
 
 SCHEMA = "scenario-serve/measurements"
-VERSION = 1
+VERSION = 2
 
-CDF_POINTS = 101
 MIN_OFFLINE_BATCHES = 2
-MAX_DOUBLINGS = 8  # searching a server rate's upper bound never doubles more often than this
-MAX_TRIAL_STRETCH = 4.0  # a slow-rate trial never plans arrivals beyond this many times trial_seconds
-TRIAL_LEAD_S = 0.01  # first arrival a little after the trial starts, so the loop is idle when it comes
-CHECK_INTERVAL_S = 0.02  # how often a draining trial checks whether its p99 is already lost
 CHILD_TIME_ALLOWANCE_S = 900.0  # loading, imports and slow models; on top of the planned measuring time
 EXIT_GRACE_S = 10.0  # a measuring process that has answered gets this long to exit before it is stopped
 REJECTED = "rejected"
@@ -89,11 +76,13 @@ class TaskPlan:
     server_targets: tuple[ServerTarget, ...] = ()
 
 
-def _service_default(name: str) -> Any:
-    """A ServiceConfig default: the batcher is measured with the settings the service starts with."""
+def served_config() -> dict[str, Any]:
+    """The settings the measured server runs with (SCENARIO_SERVE_* of this environment, else the defaults)."""
     from service.config import ServiceConfig
 
-    return ServiceConfig.model_fields[name].default
+    config = ServiceConfig.from_env()
+    keys = ("threads", "max_batch_size", "max_latency_ms", "max_batch_tokens", "max_queue_items", "max_queue_wait_ms")
+    return {key: getattr(config, key) for key in keys}
 
 
 @dataclass(frozen=True)
@@ -105,11 +94,10 @@ class MeasureSettings:
     min_samples: int = 200
     max_samples: int = 1000
     single_stream_seconds: float = 10.0
-    trial_seconds: float = 4.0
-    min_queries: int = 100
-    search_steps: int = 6
-    max_batch_size: int = field(default_factory=lambda: _service_default("max_batch_size"))
-    max_latency_ms: float = field(default_factory=lambda: _service_default("max_latency_ms"))
+    trial_seconds: float = 6.0
+    min_queries: int = 200
+    search_steps: int = 5
+    repeats: int = 3
     batch_sizes: tuple[int, ...] = (1, 8, 32)
     offline_seconds: float = 4.0
 
@@ -120,14 +108,14 @@ class MeasureSettings:
             "single_stream_seconds": self.single_stream_seconds,
             "trial_seconds": self.trial_seconds,
             "min_queries": self.min_queries,
-            "max_batch_size": self.max_batch_size,
+            "repeats": self.repeats,
             "offline_seconds": self.offline_seconds,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise ValueError(f"MeasureSettings.{name} must be > 0, got {value}")
-        if self.warmup < 0 or self.search_steps < 0 or self.max_latency_ms < 0:
-            raise ValueError("MeasureSettings.warmup, search_steps and max_latency_ms must be >= 0")
+        if self.warmup < 0 or self.search_steps < 0:
+            raise ValueError("MeasureSettings.warmup and search_steps must be >= 0")
         if self.min_samples > self.max_samples:
             raise ValueError(f"MeasureSettings.min_samples ({self.min_samples}) > max_samples ({self.max_samples})")
         if not self.batch_sizes or min(self.batch_sizes) < 1:
@@ -141,16 +129,17 @@ class MeasureSettings:
             min_samples=30,
             max_samples=200,
             single_stream_seconds=0.5,
-            trial_seconds=0.5,
+            trial_seconds=1.0,
             min_queries=30,
             search_steps=2,
+            repeats=1,
             offline_seconds=0.3,
         )
 
     @property
     def sample_count(self) -> int:
         """Test-split items drawn for a task (cycled when a phase needs more)."""
-        return max(self.warmup + self.max_samples, max(self.batch_sizes), self.max_batch_size)
+        return max(self.warmup + self.max_samples, max(self.batch_sizes))
 
 
 def settings_record(settings: MeasureSettings) -> dict[str, Any]:
@@ -163,103 +152,17 @@ def settings_record(settings: MeasureSettings) -> dict[str, Any]:
             "max_seconds": settings.single_stream_seconds,
         },
         "server": {
-            "max_batch_size": settings.max_batch_size,
-            "max_latency_ms": settings.max_latency_ms,
             "trial_seconds": settings.trial_seconds,
             "min_queries": settings.min_queries,
             "search_steps": settings.search_steps,
+            "repeats": settings.repeats,
         },
+        "service": served_config(),
         "offline": {"batch_sizes": list(settings.batch_sizes), "max_seconds": settings.offline_seconds},
     }
 
 
 # --- pure helpers: statistics, arrivals, search ----------------------------------------------------------------
-
-
-def _ms(value: float) -> float:
-    return round(float(value), 4)
-
-
-def latency_summary(samples_ms: Sequence[float]) -> dict[str, Any]:
-    """Percentiles (numpy's linear interpolation), mean, count, and the latency at quantiles 0, 0.01, ..., 1."""
-    values = np.asarray(samples_ms, dtype=np.float64)
-    if values.size == 0:
-        raise ValueError("no latency samples")
-    p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99])
-    return {
-        "samples": int(values.size),
-        "mean_ms": _ms(values.mean()),
-        "p50_ms": _ms(p50),
-        "p90_ms": _ms(p90),
-        "p95_ms": _ms(p95),
-        "p99_ms": _ms(p99),
-        "cdf_ms": [_ms(v) for v in np.percentile(values, np.linspace(0.0, 100.0, CDF_POINTS))],
-    }
-
-
-def trial_rng(seed: int, rate_rps: float) -> np.random.Generator:
-    """The same (seed, rate) always gives the same arrivals, whatever order the search visits rates in."""
-    return np.random.default_rng([seed, int(round(rate_rps * 1000))])
-
-
-def poisson_arrivals(rate_rps: float, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Arrival offsets in seconds from the trial's start: exponential inter-arrival times of mean 1/rate."""
-    if rate_rps <= 0:
-        raise ValueError(f"arrival rate must be > 0, got {rate_rps}")
-    return np.cumsum(rng.exponential(1.0 / rate_rps, size=count))
-
-
-def query_count(rate_rps: float, trial_seconds: float, min_queries: int) -> int:
-    """At least `min_queries` (and `trial_seconds` of arrivals), unless that takes over MAX_TRIAL_STRETCH x longer."""
-    wanted = max(min_queries, math.ceil(rate_rps * trial_seconds))
-    longest = max(1, math.ceil(rate_rps * trial_seconds * MAX_TRIAL_STRETCH))
-    return min(wanted, longest)
-
-
-def over_bound_limit(queries: int) -> int:
-    """How many latencies above a bound make numpy's p99 of `queries` latencies exceed it, whatever the rest."""
-    return queries - math.floor(0.99 * (queries - 1))
-
-
-def search_max_rate(
-    trial: Callable[[float], dict[str, Any]],
-    target_rps: float,
-    estimate_rps: float,
-    steps: int,
-    max_doublings: int = MAX_DOUBLINGS,
-) -> dict[str, Any]:
-    """The highest Poisson rate whose p99 meets the bound: a trial at the target, then a bounded search.
-
-    `trial(rate)` returns a record with `rate_rps` and `meets_bound`. If the target meets the bound, the upper
-    end is found from max(2 x target, estimate), doubling while rates still meet it (at most `max_doublings`
-    more trials); otherwise the search runs between 0 and the target. Then `steps` bisection trials.
-    `max_rate_rps` is the highest rate of any trial that met the bound (0 if none did).
-    """
-    trials: list[dict[str, Any]] = []
-
-    def meets(rate: float) -> bool:
-        record = trial(rate)
-        trials.append(record)
-        return bool(record["meets_bound"])
-
-    low, high = 0.0, target_rps
-    if meets(target_rps):
-        low, high = target_rps, math.inf
-        rate = max(2.0 * target_rps, estimate_rps)
-        for _ in range(max_doublings + 1):
-            if not meets(rate):
-                high = rate
-                break
-            low, rate = rate, 2.0 * rate
-    if math.isfinite(high):
-        for _ in range(steps):
-            middle = (low + high) / 2.0
-            if meets(middle):
-                low = middle
-            else:
-                high = middle
-    best = max((t["rate_rps"] for t in trials if t["meets_bound"]), default=0.0)
-    return {"max_rate_rps": best, "at_target": trials[0], "trials": trials}
 
 
 def sample_items(items: Sequence[Any], count: int, seed: int) -> list[Any]:
@@ -345,163 +248,12 @@ def offline(infer: Infer, items: Sequence[Any], settings: MeasureSettings) -> di
     return {"by_batch_size": by_size, "best_batch_size": int(best), "throughput_rps": by_size[best]["throughput_rps"]}
 
 
-@dataclass
-class _TrialState:
-    """Book-keeping of one server trial, on the event loop."""
-
-    bound_s: float
-    over_limit: int
-    latencies: list[float] = field(default_factory=list)
-    in_flight: dict[int, float] = field(default_factory=dict)  # query index -> scheduled arrival, in arrival order
-    over: int = 0
-    last_done: float = 0.0
-
-    def finished(self, index: int, done: float) -> None:
-        latency = done - self.in_flight.pop(index)
-        self.latencies.append(latency)
-        self.over += latency > self.bound_s
-        self.last_done = max(self.last_done, done)
-
-    def lost(self, now: float) -> bool:
-        """True once enough queries (done or still waiting) exceed the bound that the p99 must exceed it."""
-        over = self.over
-        for scheduled in self.in_flight.values():  # oldest first; stop at the first one still within the bound
-            if over >= self.over_limit or now - scheduled <= self.bound_s:
-                break
-            over += 1
-        return over >= self.over_limit
-
-    def censored(self, now: float) -> list[float]:
-        """Latencies so far of queries still waiting (lower bounds of their real latencies)."""
-        return [now - scheduled for scheduled in self.in_flight.values()]
-
-
-async def _poisson_trial(
-    batcher: "MicroBatcher", items: Sequence[Any], arrivals: np.ndarray, bound_ms: float
-) -> dict[str, Any]:
-    """Issue single-item queries at their scheduled arrivals; stop early once the p99 bound is surely lost."""
-    loop = asyncio.get_running_loop()
-    state = _TrialState(bound_s=bound_ms / 1000.0, over_limit=over_bound_limit(len(arrivals)))
-
-    async def query(index: int) -> None:
-        await batcher.submit([items[index % len(items)]])
-        state.finished(index, loop.time())
-
-    start = loop.time() + TRIAL_LEAD_S
-    tasks: list[asyncio.Task[None]] = []
-    stopped = False
-    for index, offset in enumerate(arrivals):
-        scheduled = start + float(offset)
-        await asyncio.sleep(max(0.0, scheduled - loop.time()))
-        if state.lost(loop.time()):
-            stopped = True
-            break
-        state.in_flight[index] = scheduled
-        tasks.append(asyncio.create_task(query(index)))
-    pending = {task for task in tasks if not task.done()}
-    while pending and not stopped:
-        _, pending = await asyncio.wait(pending, timeout=CHECK_INTERVAL_S)
-        stopped = bool(pending) and state.lost(loop.time())
-    latencies = state.latencies + state.censored(loop.time())
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await batcher.submit([items[0]])  # waits out the batch in progress; the cancelled queries are skipped
-    summary = latency_summary([latency * 1000.0 for latency in latencies])
-    completed, elapsed = len(state.latencies), state.last_done - start
-    return {
-        "queries": len(tasks),
-        "achieved_rps": round(completed / elapsed, 3) if completed and elapsed > 0 else 0.0,
-        "p50_ms": summary["p50_ms"],
-        "p95_ms": summary["p95_ms"],
-        "p99_ms": summary["p99_ms"],
-        "meets_bound": not stopped and summary["p99_ms"] <= bound_ms,
-        "stopped_early": stopped,
-    }
-
-
-def warm_batch_sizes(infer: Infer, items: Sequence[Any], max_batch_size: int) -> None:
-    """Run each power-of-two batch size up to `max_batch_size` once: runtimes (PyTorch eager above all) pay
-    extra on the first batches of a new shape, which would otherwise land in the first server trial."""
-    size = 1
-    while size <= max_batch_size:
-        infer(cycled(items, size, size))
-        size *= 2
-    if max_batch_size & (max_batch_size - 1):
-        infer(cycled(items, 0, max_batch_size))
-
-
-class ServerHarness:
-    """The server pattern as the service runs it: one event loop and one MicroBatcher for every trial."""
-
-    def __init__(self, infer: Infer, items: Sequence[Any], settings: MeasureSettings) -> None:
-        from service.engine import MicroBatcher
-
-        self.items = items
-        self.settings = settings
-        self.loop = asyncio.new_event_loop()
-        self.batcher = MicroBatcher("benchmark", infer, settings.max_batch_size, settings.max_latency_ms / 1000.0)
-
-    def __enter__(self) -> "ServerHarness":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        try:
-            self.loop.run_until_complete(self.batcher.close())
-            self.loop.run_until_complete(self.loop.shutdown_default_executor())
-        finally:
-            self.loop.close()
-
-    def warm_up(self) -> None:
-        """A burst and a few lone requests: the batcher's worker and its inference thread exist before trial 1."""
-
-        async def burst() -> None:
-            size = self.settings.max_batch_size
-            await asyncio.gather(*(self.batcher.submit([item]) for item in cycled(self.items, 0, size)))
-            for item in cycled(self.items, size, 3):
-                await self.batcher.submit([item])
-
-        self.loop.run_until_complete(burst())
-
-    def trial(self, rate_rps: float, bound_ms: float) -> dict[str, Any]:
-        """One Poisson trial at `rate_rps`, with arrivals seeded by (seed, rate)."""
-        rate = max(round(rate_rps, 3), 0.001)
-        count = query_count(rate, self.settings.trial_seconds, self.settings.min_queries)
-        arrivals = poisson_arrivals(rate, count, trial_rng(self.settings.seed, rate))
-        record = self.loop.run_until_complete(_poisson_trial(self.batcher, self.items, arrivals, bound_ms))
-        return {"rate_rps": rate, **record}
-
-    def search(self, target: ServerTarget, estimate_rps: float) -> dict[str, Any]:
-        result = search_max_rate(
-            lambda rate: self.trial(rate, target.p99_bound_ms),
-            target.target_rps,
-            estimate_rps,
-            self.settings.search_steps,
-        )
-        return {"p99_bound_ms": target.p99_bound_ms, "target_rps": target.target_rps, **result}
-
-
-def server(
-    infer: Infer,
-    items: Sequence[Any],
-    targets: Sequence[ServerTarget],
-    estimate_rps: float,
-    settings: MeasureSettings,
-) -> list[dict[str, Any]]:
-    """Every server target's trial at its rate and its search for the highest rate within its p99 bound."""
-    if not targets:
-        return []
-    warm_batch_sizes(infer, items, settings.max_batch_size)
-    with ServerHarness(infer, items, settings) as harness:
-        harness.warm_up()
-        return [harness.search(target, estimate_rps) for target in targets]
-
-
 @dataclass(frozen=True)
 class Job:
     """One (variant, threads) measurement, as sent to its process."""
 
     name: str
+    task: str
     model_dir: str
     metadata: dict[str, Any]
     threads: int
@@ -515,32 +267,24 @@ class Job:
 
 
 def run_job(job: Job, progress: Progress) -> dict[str, Any]:
-    """Load the variant as the service does, then run single-stream, offline and server on it."""
+    """In process: load the variant as the service does, then single-stream and offline on it."""
     from service.classifier import load_classifier
 
     baseline = peak_rss_mb()
     started = time.perf_counter()
     classifier = load_classifier(Path(job.model_dir), job.metadata, threads=job.threads)
     infer = classifier.probabilities
-    progress(f"{job.label}: loaded in {time.perf_counter() - started:.1f} s; single-stream")
+    progress(f"{job.label}: loaded in {time.perf_counter() - started:.1f} s; in-process single-stream")
     latency = single_stream(infer, job.items, job.settings)
-    progress(f"{job.label}: single-stream p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms; offline")
+    progress(f"{job.label}: in-process single-stream p50 {latency['p50_ms']:.2f} ms; offline")
     throughput = offline(infer, job.items, job.settings)
-    best = f"{throughput['throughput_rps']:.1f} items/s (batch {throughput['best_batch_size']})"
-    progress(f"{job.label}: offline {best}")
-    estimate = throughput["throughput_rps"] or 1000.0 / latency["mean_ms"]
-    if job.targets:
-        bounds = ", ".join(f"p99 <= {t.p99_bound_ms:g} ms at {t.target_rps:g} rps" for t in job.targets)
-        progress(f"{job.label}: server ({bounds})")
-    servers = server(infer, job.items, job.targets, estimate, job.settings)
+    progress(f"{job.label}: offline {throughput['throughput_rps']:.1f} items/s (batch {throughput['best_batch_size']})")
     peak = peak_rss_mb()
-    memory = {"baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(peak, 1)}
     return {
-        "threads": job.threads,
-        "memory": {**memory, "model_rss_mb": round(memory["peak_rss_mb"] - memory["baseline_rss_mb"], 1)},
         "single_stream": latency,
         "offline": throughput,
-        "server": servers,
+        "memory": {"baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(peak, 1),
+                   "model_rss_mb": round(peak - baseline, 1)},
     }
 
 
@@ -561,9 +305,41 @@ def child_main(job: Job, connection: "Connection") -> None:
 def planned_seconds(job: Job) -> float:
     """Upper estimate of the measuring time a job plans (before any slow model stretches it)."""
     s = job.settings
-    trials = 1 + MAX_DOUBLINGS + 1 + s.search_steps
-    server_time = len(job.targets) * trials * s.trial_seconds * MAX_TRIAL_STRETCH
-    return s.single_stream_seconds + len(s.batch_sizes) * s.offline_seconds + server_time
+    return s.single_stream_seconds + len(s.batch_sizes) * s.offline_seconds
+
+
+METHOD = {
+    "single_stream": "HTTP, a real `bentoml serve` of the service routing only this variant, one request at a time",
+    "server": "HTTP, open-loop Poisson arrivals against that server, latency from the scheduled arrival; "
+    "repeated trials at the target (median p99 and spread)",
+    "offline": "in process, full batches back to back through the service's classifier",
+    "memory": "peak RSS (VmHWM) of the server's worker process",
+    "in_process": "the variant's classifier called directly in a fresh process (no HTTP, no batcher)",
+}
+
+
+def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """One (variant, threads): in process (offline, reference single-stream), then served over HTTP."""
+    from models.served_measure import measure_served
+
+    local = measure_in_process(job, log)
+    estimate = local["offline"]["throughput_rps"] or 1000.0 / local["single_stream"]["mean_ms"]
+    served = measure_served(
+        job.task, kind, job.name, job.items, job.targets, estimate, job.settings, job.threads, lambda line: log(f"  {line}")
+    )
+    return {
+        "threads": job.threads,
+        "method": METHOD,
+        "memory": {
+            "peak_rss_mb": served["worker_peak_rss_mb"],
+            "torch_imported": served["torch_imported"],
+            "in_process": local["memory"],
+        },
+        "single_stream": served["single_stream"],
+        "offline": local["offline"],
+        "server": served["server"],
+        "in_process": {"single_stream": local["single_stream"]},
+    }
 
 
 def measure_in_process(job: Job, log: Callable[[str], None], time_limit_s: float | None = None) -> dict[str, Any]:
@@ -678,8 +454,8 @@ def measure_task(
                 f"{data.test_fingerprint}; run `scenario-serve prepare --tasks {name}` to refresh it")
         record = variant_record(model)
         for threads in plan.threads:
-            job = Job(model.tag.name, str(model.path), metadata, threads, items, plan.server_targets, settings)
-            run = measure_in_process(job, log)
+            job = Job(model.tag.name, name, str(model.path), metadata, threads, items, plan.server_targets, settings)
+            run = measure_run(job, task.kind, log)
             record["runs"][str(threads)] = run
             log(run_summary(model.tag.name, run))
         variants[model.tag.name] = record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from models.catalog import DEFAULT_CATALOG, CatalogError
+from models.report.capacity import DEFAULT_HEADROOM
 from models.scenarios import DEFAULT_SCENARIOS, ScenarioError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -108,15 +110,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
     )
     from models.catalog import load_catalog
     from models.scenarios import load_scenarios, measurement_needs
+    from service.config import ServiceConfig
 
     scenarios = load_scenarios(args.scenarios)
     tasks = args.tasks or list(scenarios.tasks)
+    threads = ServiceConfig.from_env().threads  # what the served path runs with, hence what is measured
     plans = {}
     for task in tasks:
         if task not in scenarios.tasks:
             raise ScenarioError(f"{args.scenarios}: no scenarios for task {task!r}; known: {', '.join(scenarios.tasks)}")
-        threads, servers = measurement_needs(scenarios, task)
-        plans[task] = TaskPlan(threads, tuple(ServerTarget(bound, rate) for bound, rate in servers))
+        servers = measurement_needs(scenarios, task)
+        plans[task] = TaskPlan((threads,), tuple(ServerTarget(bound, rate) for bound, rate in servers))
     settings = MeasureSettings.quick() if args.quick else MeasureSettings()
     existing = reusable_measurements(args.out, settings)
     todo = plans if args.force else stale_plans(existing, plans)
@@ -191,10 +195,24 @@ def cmd_report(args: argparse.Namespace) -> int:
         from models.live import query_live
 
         live = query_live(args.prometheus, selection, args.window)
-    report = render_report(load_measurements(args.measurements), selection, live)
+    report = render_report(load_measurements(args.measurements), selection, live, peak_rps=args.peak_rps, headroom=args.headroom)
     for kind, path in write_report(report, args.out).items():
         print(f"{kind}: {path}")
     return 0
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
+
+
+def headroom_fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text}")
+    return value
 
 
 def add_scenarios_and_tasks(parser: argparse.ArgumentParser) -> None:
@@ -269,13 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="render the selection report (HTML, Markdown, JSON), optionally with live Prometheus metrics",
         description="Render the report from stored measurements and the selection file (never measures). With "
         "--prometheus, query each scenario's observed rate, p50/p95/p99 latency and error ratio over --window and "
-        "show them beside the predictions, flagging SLO breaches and predictions off by more than 15%%.",
+        "show them beside the predictions, flagging SLO breaches and predictions off by more than 15%%. The capacity "
+        "plan gives, per server scenario, the replicas for its target rate and for --peak-rps, with --headroom.",
     )
     add_measurements(rep)
     rep.add_argument("--selection", type=Path, default=DEFAULT_SELECTION, help="selection file (default: the service's)")
     rep.add_argument("--out", type=Path, default=Path("reports"), help="output directory (default: reports)")
     rep.add_argument("--prometheus", metavar="URL", help="Prometheus base URL, e.g. http://localhost:9090")
     rep.add_argument("--window", default="10m", help="live window, a Prometheus duration (default: 10m)")
+    rep.add_argument("--peak-rps", type=positive_float, metavar="RPS",
+                     help="peak request rate to size the capacity plan for, besides each scenario's target rate")
+    rep.add_argument("--headroom", type=headroom_fraction, default=DEFAULT_HEADROOM, metavar="FRACTION",
+                     help=f"share of a replica's measured rate kept free in the capacity plan (default: {DEFAULT_HEADROOM})")
     rep.set_defaults(handler=cmd_report)
     return parser
 

@@ -22,7 +22,7 @@ from models.store import (
     RUNTIME_VARIANTS, directory_bytes, find_current, fingerprint, git_commit, package_versions, save_variant, variant_name,
 )
 from models.train import fine_tune
-from service.classifier import build_encoder, load_classifier
+from service.classifier import load_classifier
 from service.preprocessing import ImageSpec, TextEncoder, images_to_batch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

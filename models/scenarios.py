@@ -23,6 +23,12 @@ OBJECTIVES: tuple[Objective, ...] = ("maximize_quality", "minimize_latency", "ma
 LATENCY_CONSTRAINTS = ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms")
 
 
+THREADS_REMOVED = (
+    "threads are no longer set per scenario: the service runs every variant with SCENARIO_SERVE_THREADS, and "
+    "`measure` measures the served path with that same setting"
+)
+
+
 class ScenarioError(ValueError):
     """The scenario file is missing, not YAML, or fails validation; the message names the key."""
 
@@ -58,11 +64,17 @@ class Constraints(Strict):
     max_quality_drop: float | None = Field(None, ge=0, description="macro-F1 points below the task's best variant")
     max_model_mb: float | None = Field(None, gt=0)
     max_memory_mb: float | None = Field(None, gt=0, description="peak resident memory of a process serving it")
-    threads: int | None = Field(None, ge=1, le=256, description="intra-op threads it is measured with")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_threads(cls, data: object) -> object:
+        if isinstance(data, dict) and "threads" in data:
+            raise ValueError(THREADS_REMOVED)
+        return data
 
     def active(self) -> dict[str, float]:
-        """The constraints that are set, in declaration order (threads excluded: it selects a measurement)."""
-        return {k: v for k, v in self.model_dump().items() if v is not None and k != "threads"}
+        """The constraints that are set, in declaration order."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class Scenario(Strict):
@@ -111,12 +123,15 @@ class TaskScenarios(Strict):
 
 
 class ScenarioFile(Strict):
-    default_threads: int = Field(1, ge=1, le=256, description="threads of scenarios that set none (the service's)")
     max_fallbacks: int = Field(2, ge=0, le=10, description="next-best feasible variants kept per route")
     tasks: dict[Annotated[str, Field(pattern=SLUG)], TaskScenarios] = Field(min_length=1)
 
-    def threads_of(self, scenario: Scenario) -> int:
-        return scenario.constraints.threads or self.default_threads
+    @model_validator(mode="before")
+    @classmethod
+    def _no_default_threads(cls, data: object) -> object:
+        if isinstance(data, dict) and "default_threads" in data:
+            raise ValueError("default_threads: " + THREADS_REMOVED)
+        return data
 
 
 def parse_scenarios(raw: object, source: Path) -> ScenarioFile:
@@ -138,13 +153,11 @@ def load_scenarios(path: Path = DEFAULT_SCENARIOS) -> ScenarioFile:
     return parse_scenarios(raw, Path(path))
 
 
-def measurement_needs(scenarios: ScenarioFile, task: str) -> tuple[tuple[int, ...], tuple[tuple[float, float], ...]]:
-    """What `measure` must run for a task's scenarios: thread counts, and (p99 bound ms, target rps) pairs."""
-    threads: set[int] = set()
+def measurement_needs(scenarios: ScenarioFile, task: str) -> tuple[tuple[float, float], ...]:
+    """What `measure` must run for a task's server scenarios: (p99 bound ms, target rps) pairs."""
     servers: set[tuple[float, float]] = set()
     for scenario in scenarios.tasks[task].scenarios.values():
-        threads.add(scenarios.threads_of(scenario))
         if scenario.load.pattern == "server":
             assert scenario.constraints.p99_latency_ms is not None and scenario.load.target_rps is not None
             servers.add((scenario.constraints.p99_latency_ms, scenario.load.target_rps))
-    return tuple(sorted(threads)), tuple(sorted(servers))
+    return tuple(sorted(servers))

@@ -205,6 +205,11 @@ def decide(candidates: list[Candidate], scenario: Scenario) -> tuple[list[Candid
     return infeasible, infeasible_message(infeasible)
 
 
+def served_threads(measurements: dict[str, Any]) -> int:
+    """The intra-op threads the measured server ran with (SCENARIO_SERVE_THREADS at measure time)."""
+    return int(measurements["settings"]["service"]["threads"])
+
+
 def scenario_constraints(scenario: Scenario, threads: int) -> dict[str, Any]:
     load = {"load_pattern": scenario.load.pattern}
     if scenario.load.target_rps is not None:
@@ -298,7 +303,7 @@ def select(
         config = scenarios.tasks[name]
         routes = {}
         for scenario_name, scenario in config.scenarios.items():
-            route = select_scenario(task, scenario, scenarios.threads_of(scenario), scenarios.max_fallbacks, context)
+            route = select_scenario(task, scenario, served_threads(measurements), scenarios.max_fallbacks, context)
             routes[scenario_name] = route
             evidence = route["evidence"]
             outcomes.append(Outcome(name, scenario_name, route["variant"], route["fallbacks"], evidence["feasible"],

@@ -37,6 +37,7 @@ from typing import Any
 import bentoml
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
@@ -51,9 +52,12 @@ from service.errors import (
     RouteNotFound,
     ServiceError,
     Unauthorized,
+    echo,
     to_service_error,
 )
 from service.inputs import ImageInput, TextInput, parse_image_request, parse_text_request
+from service.middleware import HeaderLimits, JsonErrorPages, RequestCleanup, RequestDeadline
+from service.openapi import openapi_app
 from service.routing import load_selection
 
 logger = logging.getLogger(__name__)
@@ -75,6 +79,7 @@ def error_response(exc: BaseException, headers: dict[str, str] | None = None) ->
     """The one place an exception becomes an HTTP response."""
     error = to_service_error(exc)
     metrics.ERRORS.labels(error_type=error.error_type).inc()
+    headers = {**error.headers(), **(headers or {})}
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
@@ -156,14 +161,22 @@ async def reload_selection(request: Request) -> Response:
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's HTTP exceptions (unknown path, wrong method) in the API's error format; 405 keeps Allow."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
+    path = echo(request.url.path, 200)
     if status == 405:
-        error: ServiceError = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        allow = (exc.headers or {}).get("Allow", "") if isinstance(exc, HTTPException) else ""
+        methods = [method.strip() for method in allow.split(",") if method.strip()] or None
+        error: ServiceError = MethodNotAllowed(f"{echo(request.method)} is not allowed on {path}", allowed=methods)
     elif status == 404:
-        error = RouteNotFound(f"no endpoint at {request.url.path}")
+        error = RouteNotFound(f"no endpoint at {path}")
     else:
         error = to_service_error(exc)
     return error_response(error)
+
+
+def request_timeout_s() -> float:
+    return current_engine().config.request_timeout_s
 
 
 http_api = Starlette(
@@ -175,11 +188,25 @@ http_api = Starlette(
         HttpRoute("/admin/reload", reload_selection, methods=["POST"]),
     ],
     exception_handlers={HTTPException: http_error},
+    middleware=[  # outermost first: a timed-out request's cleanups still run
+        Middleware(RequestCleanup),
+        Middleware(RequestDeadline, respond=error_response, timeout_s=request_timeout_s),
+    ],
 )
 
 
 @bentoml.asgi_app(http_api, path="/v1")
-@bentoml.service(name="scenario-serve", traffic={"timeout": 60})
+# No per-request access log: formatting and writing one line per request cost ~1 ms of the event loop's time per
+# request in a profile (single-stream p50 9.3 -> 8.0 ms, p99 at 100 req/s 62 -> 48 ms without it); our own
+# metrics count every request. Turn it back on with BentoML's configuration:
+# BENTOML_CONFIG_OPTIONS='services."scenario-serve".logging.access.enabled=true'
+# One worker process per core, each variant on one intra-op thread: measured on the 2-core reference machine
+# (README, Results, "Workers and threads"), two workers held p99 48-64 ms at 100 req/s where one worker's single
+# inference thread reached 75-138 ms and shed load; 2 intra-op threads did not speed up MiniLM-L6 INT8 at batch 1.
+# Override: BENTOML_CONFIG_OPTIONS='services."scenario-serve".workers=1'.
+@bentoml.service(
+    name="scenario-serve", workers="cpu_count", traffic={"timeout": 60}, logging={"access": {"enabled": False}}
+)
 class ScenarioService:
     """Scenario-routed text and image classification over the variants of the BentoML model store.
 
@@ -203,3 +230,14 @@ class ScenarioService:
 
     async def __is_ready__(self) -> bool:
         return self.engine.ready
+
+
+# Service-wide, around BentoML's router too: unknown paths and methods anywhere answer the JSON error object,
+# and oversized headers are refused before any endpoint runs.
+ScenarioService.add_asgi_middleware(HeaderLimits, respond=error_response)
+ScenarioService.add_asgi_middleware(JsonErrorPages, respond=error_response)
+# /docs.json: BentoML's document describes mounted FastAPI apps only; this one adds the /v1 API (service.openapi).
+ScenarioService.mount_asgi_app(openapi_app(lambda: ScenarioService.openapi_spec.asdict()), path="/", name="openapi")
+# BentoML's access log (when turned on) decodes the request's Content-Type as UTF-8 after the response has started:
+# one non-UTF-8 byte in that header then cut every response short (a 415 with an empty body). Log without it.
+ScenarioService.config.setdefault("logging", {}).setdefault("access", {})["request_content_type"] = False

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from service.preprocessing import ImageSpec, TextEncoder, images_to_batch
+from service.preprocessing import Feed, ImageSpec, Prepared, TextEncoder, images_to_batch
 from service.runtimes import Runtime, load_runtime
+
+DEFAULT_MAX_BATCH_TOKENS = 2048  # padded tokens per runtime call (32 texts of 64 tokens)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -18,27 +21,80 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+@dataclass(frozen=True)
+class Inference:
+    """What a batch of items gives: class probabilities and, per item, whether its text was truncated."""
+
+    probabilities: np.ndarray
+    truncated: np.ndarray
+
+    def rows(self, start: int, stop: int) -> "Inference":
+        return Inference(self.probabilities[start:stop], self.truncated[start:stop])
+
+    @staticmethod
+    def concatenate(parts: Sequence["Inference"]) -> "Inference":
+        if len(parts) == 1:
+            return parts[0]
+        return Inference(
+            np.concatenate([part.probabilities for part in parts]), np.concatenate([part.truncated for part in parts])
+        )
+
+    def truncated_indices(self) -> list[int]:
+        return [int(index) for index in np.flatnonzero(self.truncated)]
+
+
 @dataclass
 class Classifier:
     labels: list[str]
-    encode: Callable[[list[Any]], dict[str, np.ndarray]]
+    prepare: Callable[[list[Any]], Prepared]
     runtime: Runtime
 
+    def _logits(self, prepared: Prepared, count: int) -> np.ndarray:
+        rows: np.ndarray | None = None
+        for indices, feed in prepared.groups:
+            logits = self.runtime.predict(feed)
+            if rows is None:
+                rows = np.empty((count, logits.shape[1]), dtype=np.float32)
+            rows[indices] = logits
+        assert rows is not None, "no items"
+        return rows
+
     def logits(self, items: list[Any]) -> np.ndarray:
-        return self.runtime.predict(self.encode(items))
+        return self._logits(self.prepare(items), len(items))
 
     def probabilities(self, items: list[Any]) -> np.ndarray:
         return softmax(self.logits(items))
 
+    def run(self, items: list[Any]) -> Inference:
+        """Preprocess once (texts: one tokenization, grouped by length), run, and report truncation."""
+        prepared = self.prepare(items)
+        return Inference(softmax(self._logits(prepared, len(items))), prepared.truncated)
 
-def build_encoder(model_dir: Path, metadata: dict[str, Any]) -> Callable[[list[Any]], dict[str, np.ndarray]]:
+
+def image_preparer(spec: ImageSpec) -> Callable[[list[Any]], Prepared]:
+    def prepare(images: list[Any]) -> Prepared:
+        feed: Feed = images_to_batch(images, spec)
+        return Prepared([(np.arange(len(images)), feed)], np.zeros(len(images), dtype=bool))
+
+    return prepare
+
+
+def build_preparer(
+    model_dir: Path, metadata: dict[str, Any], max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+) -> Callable[[list[Any]], Prepared]:
     spec = metadata["input_spec"]
     if metadata["task_kind"] == "text":
-        return TextEncoder.from_dir(model_dir, int(spec["max_length"]))
-    image_spec = ImageSpec.from_metadata(spec)
-    return lambda images: images_to_batch(images, image_spec)
+        encoder = TextEncoder.from_dir(model_dir, int(spec["max_length"]))
+        return lambda texts: encoder.prepare(texts, max_batch_tokens)
+    return image_preparer(ImageSpec.from_metadata(spec))
 
 
-def load_classifier(model_dir: Path, metadata: dict[str, Any], threads: int = 2) -> Classifier:
+def load_classifier(
+    model_dir: Path, metadata: dict[str, Any], threads: int = 1, max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+) -> Classifier:
     runtime = load_runtime(metadata["runtime"], model_dir, metadata, threads)
-    return Classifier(labels=list(metadata["labels"]), encode=build_encoder(model_dir, metadata), runtime=runtime)
+    return Classifier(
+        labels=list(metadata["labels"]),
+        prepare=build_preparer(model_dir, metadata, max_batch_tokens),
+        runtime=runtime,
+    )

@@ -29,10 +29,33 @@ class ServiceConfig(BaseModel):
     max_text_chars: int = Field(2000, ge=1, description="characters per text (tokens beyond max_length are truncated)")
     max_image_bytes: int = Field(5 * 1024 * 1024, ge=1, description="encoded bytes per image")
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="width x height per image")
+    max_request_pixels: int = Field(
+        2 * 4096 * 4096, ge=1, description="decoded pixels (width x height, summed over its images) per request"
+    )
+    max_inflight_pixels: int = Field(
+        8 * 4096 * 4096,
+        ge=1,
+        description="decoded pixels held at once by the concurrent requests of one worker process; beyond: 503",
+    )
+    request_timeout_s: float = Field(
+        55.0,
+        gt=0,
+        description="seconds a /v1 request may take before it is answered 504; below BentoML's traffic timeout (60 s)",
+    )
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="bytes per request body")
     max_batch_size: int = Field(32, ge=1, description="items per inference batch of one variant")
     max_latency_ms: float = Field(
-        2.0, ge=0, description="longest a queued item waits for companions before its batch runs (0: never waits)"
+        0.0,
+        ge=0,
+        description="longest an idle runtime holds a queued item back for companions (0: runs at once; items that "
+        "queue while a batch runs always form the next batch)",
+    )
+    max_batch_tokens: int = Field(
+        2048, ge=1, description="padded tokens per runtime call; a text batch is grouped by length under this cap"
+    )
+    max_queue_items: int = Field(256, ge=1, description="items queued per variant; beyond it requests get 503")
+    max_queue_wait_ms: float = Field(
+        100.0, gt=0, description="expected queueing wait per variant beyond which requests get 503 + Retry-After"
     )
     variants: tuple[str, ...] | None = Field(
         None, description="variants to load (comma-separated); default: every variant the selection file routes"

@@ -4,6 +4,7 @@ Body shape, for every error the API returns:
     {"error": {"type": "...", "message": "...", "field": "texts[3]" | null, "limit": 2000 | null,
                "allowed": ["accuracy", ...] | null}}
 Clients never see exception internals: unexpected exceptions become a generic 500 body (logged server-side).
+A value the client sent is repeated in a message or a field only through `echo`: cut and escaped.
 """
 
 from __future__ import annotations
@@ -23,6 +24,18 @@ from bentoml.exceptions import ServiceUnavailable as BentoServiceUnavailable
 from service.routing import NoVariantAvailable, SelectionError, UnknownScenario, UnknownTask
 
 logger = logging.getLogger(__name__)
+
+ECHO_CHARS = 40
+"""Characters of a client-supplied value that an error message repeats (more are cut)."""
+
+
+def echo(value: str, limit: int = ECHO_CHARS) -> str:
+    """A client-supplied value made safe to repeat in an error: at most `limit` characters, every non-printable
+    or non-ASCII character escaped (`\\x7f`, `\\ud800`), and how much was cut. A 2 MB value costs 2 MB to
+    send and at most a few hundred bytes to answer; a lone surrogate cannot break the response's encoding."""
+    head = ascii(value[:limit])[1:-1]
+    cut = len(value) - limit
+    return f"{head}...(+{cut} characters)" if cut > 0 else head
 
 
 class ServiceError(BentoMLException):
@@ -47,6 +60,10 @@ class ServiceError(BentoMLException):
     @property
     def status(self) -> int:
         return int(self.error_code)
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers this error's response must carry (e.g. Allow on a 405)."""
+        return {}
 
     def body(self) -> dict[str, Any]:
         return {
@@ -78,8 +95,13 @@ class RouteNotFound(ServiceError, NotFound):
 
 
 class MethodNotAllowed(ServiceError):
+    """The path exists, the method does not; `allowed` lists the methods, also sent as the Allow header."""
+
     error_code = HTTPStatus.METHOD_NOT_ALLOWED
     error_type = "method_not_allowed"
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)} if self.allowed else {}
 
 
 class PayloadTooLarge(ServiceError):
@@ -94,6 +116,13 @@ class UnsupportedMediaType(ServiceError):
     error_type = "unsupported_media_type"
 
 
+class HeadersTooLarge(ServiceError):
+    """The request's headers together, or one header (e.g. X-Scenario), are longer than the limit."""
+
+    error_code = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    error_type = "headers_too_large"
+
+
 class UndecodableInput(ServiceError, UnprocessableEntity):
     """Well-formed request whose content cannot be decoded (e.g. bytes that are not a JPEG/PNG image)."""
 
@@ -106,6 +135,38 @@ class VariantUnavailable(ServiceError, BentoServiceUnavailable):
 
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
     error_type = "variant_unavailable"
+
+
+class Overloaded(ServiceError):
+    """A variant's queue is full (by items or by expected wait): shed now rather than answer late."""
+
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+    error_type = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class ImageBudgetExhausted(Overloaded):
+    """Decoding this request's images would take the worker's in-flight decoded pixels (across concurrent
+    requests) past SCENARIO_SERVE_MAX_INFLIGHT_PIXELS: retry shortly, when other requests have finished."""
+
+    def __init__(self, message: str, *, limit: int, retry_after_s: int = 1) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.field = "images"
+        self.limit = limit
+
+
+class RequestTimeout(ServiceError):
+    """The request did not complete within SCENARIO_SERVE_REQUEST_TIMEOUT_S (answered before BentoML's own
+    traffic timeout, so that the client gets this error object and the metrics count it)."""
+
+    error_code = HTTPStatus.GATEWAY_TIMEOUT
+    error_type = "timeout"
 
 
 class Unauthorized(ServiceError):
@@ -147,7 +208,11 @@ def to_service_error(exc: BaseException) -> ServiceError:
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, UnknownScenario):
-        return ScenarioNotFound(str(exc), field="scenario", allowed=list(exc.valid))
+        return ScenarioNotFound(
+            f"unknown scenario '{echo(exc.scenario)}' for task '{exc.task}'; valid scenarios: {', '.join(exc.valid)}",
+            field="scenario",
+            allowed=list(exc.valid),
+        )
     if isinstance(exc, UnknownTask):
         return RouteNotFound(f"no task of the selection file serves {exc.name!r} inputs", allowed=list(exc.valid))
     if isinstance(exc, NoVariantAvailable):

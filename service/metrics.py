@@ -72,6 +72,18 @@ SELECTION_RELOADS = Counter(
     ["outcome"],
 )
 
+REJECTIONS = Counter(
+    "scenario_serve_rejections_total",
+    "Requests refused with 503 because a variant's queue was full (reason: queue_items or queue_wait)",
+    ["variant", "reason"],
+)
+QUEUED_ITEMS = Gauge(
+    "scenario_serve_queued_items",
+    "Items waiting in a variant's batcher queue (not counting the batch running)",
+    ["variant"],
+    multiprocess_mode="livesum",
+)
+
 ALL_METRIC_NAMES = (
     "scenario_serve_request_duration_seconds",
     "scenario_serve_inference_duration_seconds",
@@ -82,4 +94,6 @@ ALL_METRIC_NAMES = (
     "scenario_serve_model_load_duration_seconds",
     "scenario_serve_variant_info",
     "scenario_serve_selection_reloads_total",
+    "scenario_serve_rejections_total",
+    "scenario_serve_queued_items",
 )

@@ -3,14 +3,21 @@ request, characters per text, image bytes and pixels) are checked in `service.in
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+MAX_SCENARIO_CHARS = 64
+"""Characters of a scenario name, in the body or the X-Scenario header (names in the selection file are short)."""
 
 
 class ClassifyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenario: StrictStr | None = Field(
-        None, description="routing scenario; wins over the X-Scenario header; default: the task's default"
+        None,
+        max_length=MAX_SCENARIO_CHARS,
+        description="routing scenario; wins over the X-Scenario header; default: the task's default",
     )
     top_k: StrictInt | None = Field(None, ge=1, description="labels per prediction in `scores`; default: all")
 
@@ -18,13 +25,19 @@ class ClassifyOptions(BaseModel):
 class TextClassifyRequest(ClassifyOptions):
     """POST /v1/text/classify, application/json."""
 
-    texts: list[StrictStr] = Field(description="texts to classify, in order")
+    texts: list[StrictStr] = Field(
+        min_length=1, description="texts to classify, in order; at most SCENARIO_SERVE_MAX_ITEMS (64 by default)"
+    )
 
 
 class ImageClassifyRequest(ClassifyOptions):
     """POST /v1/image/classify, application/json (multipart/form-data carries files instead)."""
 
-    images: list[StrictStr] = Field(description="base64-encoded JPEG or PNG images (a data: URL prefix is accepted)")
+    images: list[StrictStr] = Field(
+        min_length=1,
+        description="base64-encoded JPEG or PNG images (a data: URL prefix is accepted); at most "
+        "SCENARIO_SERVE_MAX_ITEMS (64 by default)",
+    )
 
 
 class Prediction(BaseModel):
@@ -54,3 +67,79 @@ class ErrorDetail(BaseModel):
 class ErrorResponse(BaseModel):
     error: ErrorDetail
 
+
+
+# --- documented for the OpenAPI document (service.openapi); the engine builds these bodies as plain dicts ---------
+
+
+class ImageClassifyForm(BaseModel):
+    """POST /v1/image/classify, multipart/form-data: one file part per image (JPEG or PNG, any field name;
+    `images` by convention), and the optional text fields `scenario` and `top_k` (ASCII digits)."""
+
+    images: list[bytes] = Field(min_length=1, description="image files, in order")
+    scenario: StrictStr | None = Field(None, max_length=MAX_SCENARIO_CHARS, description="routing scenario")
+    top_k: StrictInt | None = Field(None, ge=1, description="labels per prediction in `scores`; default: all")
+
+
+class RouteVariant(BaseModel):
+    name: str
+    role: str = Field(description="selected or fallback")
+    status: str
+    loaded: bool
+
+
+class ScenarioRoute(BaseModel):
+    variant: str = Field(description="the variant the selection file chose")
+    fallbacks: list[str]
+    serving: str | None = Field(description="the variant that serves now (None: none loaded)")
+    fallback: bool
+    constraints: dict[str, Any]
+    objective: str
+    evidence: dict[str, Any]
+    variants: list[RouteVariant]
+
+
+class TaskRoutes(BaseModel):
+    kind: str
+    endpoint: str
+    default_scenario: str
+    scenarios: dict[str, ScenarioRoute]
+
+
+class ScenariosTable(BaseModel):
+    """GET /v1/scenarios: the live routing table."""
+
+    selection: dict[str, Any] = Field(description="path, version, generated_by, generated_at of the selection file")
+    tasks: dict[str, TaskRoutes]
+
+
+class VariantState(BaseModel):
+    name: str
+    status: str = Field(description="ready, failed, rejected, not_loaded, not_routed, ...")
+    reason: str | None
+    routes: list[str] = Field(description="task/scenario routes that name this variant")
+    version: str | None
+    load_seconds: float | None
+    metadata: dict[str, Any] | None = Field(description="the variant's model-store metadata")
+
+
+class ModelsTable(BaseModel):
+    """GET /v1/models: every known variant and its state."""
+
+    ready: bool
+    store_error: str | None
+    variants: list[VariantState]
+
+
+class ReloadResult(BaseModel):
+    """POST /v1/admin/reload: what the reload changed."""
+
+    reloaded: bool
+    path: str
+    version: int
+    generated_by: str
+    generated_at: str
+    added: list[str]
+    removed: list[str]
+    failed: list[dict[str, str]] = Field(description="variants routed but not served: name and reason")
+    changed_routes: list[dict[str, str | None]] = Field(description="task, scenario, from, to")

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from models.report.capacity import CapacityPlan
+from models.report.format import fmt_plain, fmt_rate
+
 VARIANTS_NOTE = "★ on the Pareto front of single-stream p99 latency vs macro-F1."
 NO_VARIANTS = "No measured variants."
 REJECTED_NOTE = "Rejected by the quality gate (not measured):"
@@ -75,4 +78,25 @@ def live_caption(live: Mapping[str, Any]) -> str:
     return (
         f"Prometheus {live['prometheus']}, window {live['window']}, queried at {live['queried_at']}; "
         f"latency flagged off by more than {live['tolerance']:.0%} of the prediction"
+    )
+
+
+def capacity_caption(plan: CapacityPlan) -> str:
+    peak = f"and the peak of {fmt_plain(plan.peak_rps)} rps (--peak-rps)" if plan.peak_rps else "(no --peak-rps given)"
+    return (
+        f"Replicas = ceil(rate / (per-replica rate × (1 − {plan.headroom:.0%} headroom))), for each scenario's target "
+        f"rate {peak}. The per-replica rate is the highest Poisson arrival rate whose p99 met the "
+        "scenario's bound in one process serving the pick as measured; only the server pattern measures one."
+    )
+
+
+def autoscaler_text(plan: CapacityPlan) -> str:
+    bounds = plan.autoscaler
+    if bounds is None:
+        return "Autoscaler: no server scenario with a measured rate, nothing to size it by."
+    most = "pass --peak-rps to size it" if bounds.max_replicas is None else str(bounds.max_replicas)
+    return (
+        f"Autoscaler (deploy/kubernetes, KEDA on the total request rate per pod): threshold "
+        f"{fmt_rate(bounds.threshold_rps)} rps per pod (the lowest usable rate, {bounds.task}/{bounds.scenario}), "
+        f"min replicas {bounds.min_replicas} (the target rates), max replicas {most} (the peak)."
     )

@@ -1,7 +1,7 @@
 """The report's data: everything it says, as JSON-able data (the `report.json` file) that both renderers format.
 
 Built only from the measurements JSON (`models/benchmark.py`), the selection JSON (`models/select.py`) and, when
-given, live metrics (`models/live.py`).
+given, live metrics (`models/live.py`); the capacity plan (`capacity`) from the selection's evidence.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from models.report.capacity import DEFAULT_HEADROOM, capacity_plan
 from models.report.comparison import compare_with_baseline
 from models.report.live import DEFAULT_TOLERANCE, live_entry, live_header
 from models.report.scenarios import candidate_row, constraint_texts, load_text
@@ -77,7 +78,8 @@ def summary_entries(tasks: Mapping[str, Any]) -> list[Json]:
 
 
 def report_data(measurements: Mapping[str, Any], selection: Mapping[str, Any],
-                live: Mapping[str, Any] | None = None, tolerance: float = DEFAULT_TOLERANCE) -> Json:
+                live: Mapping[str, Any] | None = None, tolerance: float = DEFAULT_TOLERANCE, *,
+                peak_rps: float | None = None, headroom: float = DEFAULT_HEADROOM) -> Json:
     """Everything the report says, as JSON-able data (the `report.json` file)."""
     measured = measurements.get("tasks", {})
     tasks = {
@@ -91,5 +93,6 @@ def report_data(measurements: Mapping[str, Any], selection: Mapping[str, Any],
         "selection": {"generated_at": selection.get("generated_at"), "generated_by": selection.get("generated_by")},
         "live": live_header(live, tolerance) if live is not None else None,
         "summary": summary_entries(tasks),
+        "capacity": capacity_plan(selection, peak_rps=peak_rps, headroom=headroom).model_dump(mode="json"),
         "tasks": tasks,
     }

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from models.report import captions, tables
+from models.report.capacity import CapacityPlan
 from models.report.charts import task_charts
 
 CSS = """
@@ -109,6 +110,15 @@ def html_reproduce(data: Mapping[str, Any]) -> str:
     return "<h2>Reproduce</h2>" + html_list(items)
 
 
+def html_capacity(data: Mapping[str, Any]) -> str:
+    plan = CapacityPlan.model_validate(data["capacity"])
+    rows = ((tables.capacity_cells(row, plan.peak_rps), "") for row in plan.rows)
+    return (
+        f"<h2>Capacity plan</h2><p>{esc(captions.capacity_caption(plan))}</p>"
+        f"{html_table(tables.CAPACITY_COLUMNS, rows)}<p>{esc(captions.autoscaler_text(plan))}</p>"
+    )
+
+
 def html_summary(data: Mapping[str, Any]) -> list[str]:
     return [
         f"<h3>Task <code>{esc(t)}</code></h3>" + html_list(code_html(s["summary"]) for s in task["scenarios"].values())
@@ -127,6 +137,7 @@ def render_html(data: Mapping[str, Any], measurements: Mapping[str, Any]) -> str
         "<h1>Scenario selection report</h1>",
         "<h2>Summary</h2>", *html_summary(data),
         html_reproduce(data),
+        html_capacity(data),
         *tasks,
         "</body></html>",
     ]) + "\n"

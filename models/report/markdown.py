@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from models.report import captions, tables
+from models.report.capacity import CapacityPlan
 
 CHARTS_NOTE = (
     "Charts (macro-F1 vs p99 latency with the Pareto front and the picks, latency CDFs, throughput vs batch "
@@ -82,6 +83,13 @@ def md_reproduce(data: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def md_capacity(data: Mapping[str, Any]) -> list[str]:
+    plan = CapacityPlan.model_validate(data["capacity"])
+    lines = ["## Capacity plan", "", captions.capacity_caption(plan), ""]
+    lines += md_table(tables.CAPACITY_COLUMNS, (tables.capacity_cells(row, plan.peak_rps) for row in plan.rows))
+    return [*lines, "", captions.autoscaler_text(plan), ""]
+
+
 def render_markdown(data: Mapping[str, Any]) -> str:
     lines = ["# Scenario selection report", "", "## Summary", ""]
     for task_name, task in data["tasks"].items():
@@ -89,6 +97,7 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         lines += [f"- {s['summary']}" for s in task["scenarios"].values()]
         lines.append("")
     lines += md_reproduce(data)
+    lines += md_capacity(data)
     for task_name, task in data["tasks"].items():
         lines += md_task(task_name, task, data["live"])
     return "\n".join(lines).rstrip() + "\n"

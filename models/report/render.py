@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.report.capacity import DEFAULT_HEADROOM
 from models.report.data import report_data
 from models.report.html import render_html
 from models.report.live import DEFAULT_TOLERANCE
@@ -30,12 +31,15 @@ def render_report(
     live: Mapping[str, Any] | None = None,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
+    peak_rps: float | None = None,
+    headroom: float = DEFAULT_HEADROOM,
 ) -> Report:
     """Render the report of a selection and the measurements it was made from (plus live metrics, if given).
 
-    `tolerance` is the relative difference between an observed and a predicted latency that is flagged `off by`.
+    `tolerance` is the relative difference between an observed and a predicted latency that is flagged `off by`;
+    `peak_rps` and `headroom` size the capacity plan (`models.report.capacity`).
     """
-    data = report_data(measurements, selection, live, tolerance)
+    data = report_data(measurements, selection, live, tolerance, peak_rps=peak_rps, headroom=headroom)
     return Report(html=render_html(data, measurements), markdown=render_markdown(data), json=data)
 
 

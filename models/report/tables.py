@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from models.report.capacity import ScenarioCapacity
 from models.report.format import DASH, fmt_f1, fmt_mb, fmt_ms, fmt_num, fmt_plain, fmt_rate
 from models.report.schema import QUANTILES
 
@@ -18,6 +19,10 @@ CANDIDATE_COLUMNS = (
     "failed constraints",
 )
 LIVE_COLUMNS = ("scenario", "variants seen", "rate rps", "p50 ms", "p95 ms", "p99 ms", "error ratio", "flags")
+CAPACITY_COLUMNS = (
+    "task", "scenario", "pick", "per replica (rps)", "usable (rps)", "target rps → replicas", "peak rps → replicas",
+    "note",
+)
 
 
 def server_cell(rates: Iterable[Mapping[str, Any]]) -> str:
@@ -61,4 +66,19 @@ def live_cells(name: str, entry: Mapping[str, Any]) -> list[str]:
     return [
         name, variants, rate_text, *(_observed_latency(entry[f"{q}_ms"]) for q in QUANTILES),
         "n/a" if errors is None else f"{errors:.1%}", "; ".join(entry["flags"]) or "ok",
+    ]
+
+
+def _replicas(rate: float | None, replicas: int | None) -> str:
+    return DASH if rate is None or replicas is None else f"{fmt_plain(rate)} → {replicas}"
+
+
+def capacity_cells(row: ScenarioCapacity, peak_rps: float | None) -> list[str]:
+    measured = DASH
+    if row.per_replica_rps is not None:
+        threads = "" if row.threads is None else f", {row.threads} thread(s)"
+        measured = f"{fmt_rate(row.per_replica_rps)} (p99 ≤ {fmt_plain(row.p99_bound_ms)} ms{threads})"
+    return [
+        row.task, row.scenario, row.variant, measured, fmt_rate(row.usable_rps),
+        _replicas(row.target_rps, row.target_replicas), _replicas(peak_rps, row.peak_replicas), row.note or DASH,
     ]

@@ -58,7 +58,12 @@ def reloadable_server(selection: dict[str, Any], flow_dir: Path) -> Iterator[tup
     routing = flow_dir / "routing.json"
     shutil.copy(REPO / "service" / "selection.json", routing)
     port = free_port()
-    env = {"SCENARIO_SERVE_SELECTION_PATH": str(routing), "SCENARIO_SERVE_ADMIN_TOKEN": TOKEN}
+    env = {
+        "SCENARIO_SERVE_SELECTION_PATH": str(routing),
+        "SCENARIO_SERVE_ADMIN_TOKEN": TOKEN,
+        # the admin endpoint reloads the worker that answers it: one worker, so the test sees the reload everywhere
+        "BENTOML_CONFIG_OPTIONS": 'services."scenario-serve".workers=1',
+    }
     os.environ.update(env)
     try:
         with running(serve_command("service.app:ScenarioService", port), f"http://127.0.0.1:{port}/readyz", flow_dir / "serve.log"):

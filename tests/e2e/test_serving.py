@@ -14,6 +14,7 @@ from PIL import Image
 from models.catalog import load_catalog
 from models.datasets import load_task_data
 from tests.e2e.conftest import free_port, require_tool, running
+from tests.manifests import OVERLAY, autoscaler_query, one, render
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -89,13 +90,24 @@ def test_metrics_exposition_passes_promtool(server: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def instant_values(api: str, query: str) -> list[float]:
+    result = httpx.get(f"{api}/query", params={"query": query}, timeout=10).json()
+    assert result["status"] == "success", result
+    return [float(r["value"][1]) for r in result["data"]["result"]]
+
+
 def test_real_prometheus_scrapes_and_answers_p95_by_scenario(server: str, tmp_path: Path) -> None:
+    """Also runs the Kubernetes autoscaler's own PromQL (read from the rendered ScaledObject, so it cannot drift):
+    the scrape gives the target the namespace and job labels Prometheus Operator's ServiceMonitor would."""
     prometheus = require_tool("prometheus")
     target = server.removeprefix("http://")
+    manifests = render(OVERLAY)
+    namespace = one(manifests, "ScaledObject")["metadata"]["namespace"]
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"scrape_configs:\n  - job_name: scenario-serve\n    static_configs: [{{targets: ['{target}']}}]\n"
+        "scrape_configs:\n  - job_name: scenario-serve\n"
+        f"    static_configs: [{{targets: ['{target}'], labels: {{namespace: {namespace}}}}}]\n"
     )
     port = free_port()
     command = [
@@ -117,4 +129,6 @@ def test_real_prometheus_scrapes_and_answers_p95_by_scenario(server: str, tmp_pa
                 if r["value"][1] not in ("NaN", "+Inf")
             }
             time.sleep(0.5)
+        request_rate = instant_values(api, autoscaler_query(manifests))
     assert values.get("realtime", 0) > 0, values
+    assert len(request_rate) == 1 and request_rate[0] > 0, request_rate  # one number: requests/s, as KEDA reads it

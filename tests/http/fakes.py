@@ -8,20 +8,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from service.classifier import Inference
 from service.engine import StoredVariant
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 DIGIT_LABELS = [str(digit) for digit in range(10)]
-
-
-class FakeEncoder:
-    """Counts whitespace words plus [CLS]/[SEP], like a tokenizer would count tokens."""
-
-    def __init__(self, max_length: int) -> None:
-        self.max_length = max_length
-
-    def token_counts(self, texts: list[str]) -> list[int]:
-        return [len(text.split()) + 2 for text in texts]
 
 
 class FakeTextClassifier:
@@ -31,10 +22,15 @@ class FakeTextClassifier:
     labels = SENTIMENT_LABELS
 
     def __init__(self, max_length: int = 8) -> None:
-        self.encode = FakeEncoder(max_length)
+        self.max_length = max_length
         self.batch_sizes: list[int] = []
         self.hold: threading.Event | None = None
         self._lock = threading.Lock()
+
+    def run(self, items: list[Any]) -> Inference:
+        """Truncated: texts of more than max_length tokens, counting whitespace words plus [CLS]/[SEP]."""
+        truncated = np.asarray([len(text.split()) + 2 > self.max_length for text in items], dtype=bool)
+        return Inference(self.probabilities(items), truncated)
 
     def probabilities(self, items: list[Any]) -> np.ndarray:
         with self._lock:
@@ -63,6 +59,9 @@ class FakeImageClassifier:
 
     def __init__(self) -> None:
         self.batch_sizes: list[int] = []
+
+    def run(self, items: list[Any]) -> Inference:
+        return Inference(self.probabilities(items), np.zeros(len(items), dtype=bool))
 
     def probabilities(self, items: list[Any]) -> np.ndarray:
         self.batch_sizes.append(len(items))
@@ -118,7 +117,9 @@ class FakeStore:
             raise LookupError(f"Model '{name}:latest' is not found in the store")
         return self.variants[name]
 
-    def load(self, stored: StoredVariant, threads: int) -> FakeTextClassifier | FakeImageClassifier:
+    def load(
+        self, stored: StoredVariant, threads: int, max_batch_tokens: int
+    ) -> FakeTextClassifier | FakeImageClassifier:
         self.attempts.append(stored.name)
         if self.block is not None:
             assert self.block.wait(10), "test never released the store"

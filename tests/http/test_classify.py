@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 
 import pytest
 
@@ -178,3 +179,35 @@ def test_concurrent_requests_share_a_batch(serve):
         assert results == [200] * 4
         served = store.loaded[TEXT_FAST].batch_sizes[-1:]  # warm-up batches come first
         assert served == [4]
+
+
+def test_a_full_queue_answers_503_with_retry_after_at_once_and_admitted_requests_complete(serve):
+    store = FakeStore(ALL_VARIANTS)
+    with serve(store=store, max_queue_items=1) as client:
+        classifier = store.loaded[TEXT_FAST]
+        classifier.hold = threading.Event()
+        results: dict[str, int] = {}
+
+        def call(name: str, text: str) -> None:
+            results[name] = client.post("/v1/text/classify", json={"texts": [text]}).status_code
+
+        running = threading.Thread(target=call, args=("running", "hold"))
+        running.start()
+        deadline = time.monotonic() + 5
+        while not any(size == 1 for size in classifier.batch_sizes[-1:]) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the held request's batch is running
+        queued = threading.Thread(target=call, args=("queued", "love it"))
+        queued.start()
+        time.sleep(0.2)  # queued behind the running batch: the queue (1 item) is full
+        started = time.monotonic()
+        refused = client.post("/v1/text/classify", json={"texts": ["one too many"]})
+        refusal_s = time.monotonic() - started
+        classifier.hold.set()
+        running.join()
+        queued.join()
+        assert refused.status_code == 503 and refused.headers["Retry-After"].isdigit()
+        assert refused.json()["error"]["type"] == "overloaded"
+        assert refusal_s < 1.0
+        assert results == {"running": 200, "queued": 200}
+        metrics = client.get("/metrics").text
+        assert f'scenario_serve_rejections_total{{reason="queue_items",variant="{TEXT_FAST}"}} 1.0' in metrics

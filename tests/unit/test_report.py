@@ -2,7 +2,8 @@
 
 Inputs: `measurements.json` (one task, four variants measured at 1 and 2 threads, one rejected variant),
 `selection.json` (six scenarios, one infeasible; produced by `models.select` from `scenarios.yaml` and frozen)
-and `live.json` (what `models.live.query_live` returns: a breach, an off-by, no traffic).
+and `live.json` (what `models.live.query_live` returns: a breach, an off-by, no traffic); the capacity plan is
+sized for a peak of `PEAK_RPS`.
 
 The golden files `golden.md`, `golden.json` and `golden.html` are compared exactly. After an intended change of
 the report's output, regenerate them and review the diff:
@@ -37,6 +38,7 @@ from models.report import (
 DATA = Path(__file__).resolve().parents[1] / "data" / "report"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 INT8 = "sentiment-minilm-l6-onnx-int8"
+PEAK_RPS = 400.0
 TORCH = "sentiment-minilm-l6-torch-fp32"
 
 
@@ -52,7 +54,7 @@ def inputs() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
 @pytest.fixture(scope="module")
 def report(inputs: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]) -> Report:
     measurements, selection, live = inputs
-    return render_report(measurements, selection, live)
+    return render_report(measurements, selection, live, peak_rps=PEAK_RPS)
 
 
 def scenario(report: Report, name: str) -> dict[str, Any]:

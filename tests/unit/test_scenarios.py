@@ -24,9 +24,7 @@ def test_defaults_cover_both_tasks_with_the_five_scenarios() -> None:
         assert task.scenarios["realtime"].load.pattern == "server"
         assert task.scenarios["interactive"].load.pattern == "single-stream"
         assert task.scenarios["batch"].load.pattern == "offline"
-        assert task.scenarios["edge"].constraints.threads == 1
-    threads, servers = measurement_needs(scenarios, "sentiment")
-    assert threads == (1,) and servers == ((100.0, 40.0),)
+    assert measurement_needs(scenarios, "sentiment") == ((50.0, 40.0),)
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,8 @@ def variant(
 
 def measurements(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
-        "schema": "scenario-serve/measurements", "version": 1, "generated_at": "2026-11-23T12:00:00Z",
+        "schema": "scenario-serve/measurements", "version": 2, "generated_at": "2026-11-23T12:00:00Z",
+        "settings": {"service": {"threads": 1}},
         "tasks": {"sentiment": {"kind": "text", "test_split": {"fingerprint": "x", "rows": 2000}, "variants": variants}},
     }
 
@@ -111,14 +112,19 @@ def test_constraints_that_conflict_are_reported_together() -> None:
     assert route["evidence"]["message"].startswith("no variant meets all constraints together; nearest: ")
 
 
-def test_thread_count_selects_the_measurement() -> None:
-    variants = {**VARIANTS, "one-thread-only": variant(0.73, 10.0, 3.0, threads=(2,))}
+def test_the_run_at_the_served_thread_count_is_used() -> None:
+    variants = {**VARIANTS, "two-threads-only": variant(0.73, 10.0, 3.0, threads=(2,))}
     route = pick({"load": {"pattern": "single-stream"}, "objective": "minimize_size",
-                  "constraints": {"threads": 1, "max_memory_mb": 500}}, variants)
+                  "constraints": {"max_memory_mb": 500}}, variants)
     assert route["variant"] == "small-onnx-int8"
-    missing = next(c for c in route["evidence"]["candidates"] if c["variant"] == "one-thread-only")
+    missing = next(c for c in route["evidence"]["candidates"] if c["variant"] == "two-threads-only")
     assert missing["failures"][0]["constraint"] == "threads"
     assert route["constraints"]["threads"] == 1
+
+
+def test_a_per_scenario_thread_count_is_refused_with_the_reason() -> None:
+    with pytest.raises(Exception, match="SCENARIO_SERVE_THREADS"):
+        pick({"load": {"pattern": "single-stream"}, "objective": "minimize_size", "constraints": {"threads": 1}})
 
 
 def test_offline_uses_the_best_batch_throughput_and_memory_caps_apply() -> None:

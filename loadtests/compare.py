@@ -1,0 +1,155 @@
+"""Our service against a naive BentoML peer, side by side, under the same open-loop Poisson load.
+
+    python loadtests/compare.py                          # both tasks, full-length trials (about 10 minutes)
+    python loadtests/compare.py --tasks sentiment --quick
+
+For each task, one server at a time on loopback (never both at once: they would share the two cores):
+- ours: `bentoml serve service.app:ScenarioService` routing the task's `realtime` pick of service/selection.json;
+- the peer (`loadtests/naive_peer.py`): the quickstart way, `transformers.pipeline` on the same fine-tuned
+  MiniLM-L6 `torch-fp32` directory, or torchvision's ResNet-18 with the digits weights, batchable API.
+Both get one-item requests of the task's test split with Poisson arrivals (latency from the scheduled arrival);
+the search finds each server's highest rate whose p99 stays within --bound-ms with no errors. Prints a table and
+writes it as JSON (--out). Needs the default variants in the model store (`scenario-serve prepare`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from models.benchmark import MeasureSettings, ServerTarget, sample_items  # noqa: E402
+from models.loadgen import Body, json_body, multipart_body  # noqa: E402
+from models.served import BentoServer, ServedVariant  # noqa: E402
+from models.served_measure import ServedTrials, png_bytes, request_bodies  # noqa: E402
+
+PEER_FILE = "loadtests/naive_peer.py"
+START_RPS = 2.0  # the first trial's rate; the search doubles up from it or bisects down to 0
+
+
+@dataclass(frozen=True)
+class Peer:
+    service: str  # class in loadtests/naive_peer.py
+    variant: str  # store variant whose directory it loads
+    kind: str
+
+
+PEERS = {
+    "sentiment": Peer("NaiveSentiment", "sentiment-minilm-l6-torch-fp32", "text"),
+    "digits": Peer("NaiveDigits", "digits-resnet18-torch-fp32", "image"),
+}
+
+
+def realtime_pick(task: str) -> str:
+    selection = json.loads((REPO_ROOT / "service" / "selection.json").read_text(encoding="utf-8"))
+    return str(selection["tasks"][task]["scenarios"]["realtime"]["variant"])
+
+
+def test_items(task: str, count: int, seed: int) -> list[Any]:
+    from models.catalog import load_catalog
+    from models.datasets import load_task_data
+
+    return sample_items(load_task_data(load_catalog().tasks[task]).test.items, count, seed)
+
+
+def peer_bodies(kind: str, items: list[Any]) -> list[Body]:
+    if kind == "text":
+        return [json_body({"texts": [text]}) for text in items]
+    return [multipart_body("images", [(png_bytes(image), "image/png")]) for image in items]
+
+
+def search(url: str, bodies: list[Body], settings: MeasureSettings, bound_ms: float, estimate_rps: float) -> dict[str, Any]:
+    trials = ServedTrials(url, bodies, settings)
+    try:
+        trials.warm_up()
+        return trials.search(ServerTarget(bound_ms, START_RPS), estimate_rps)
+    finally:
+        trials.close()
+
+
+def at_max(result: dict[str, Any]) -> dict[str, Any]:
+    best = result["max_rate_rps"]
+    confirmed = result.get("at_max_rate")
+    if confirmed is not None:
+        return confirmed
+    return next((t for t in result["trials"] if t["rate_rps"] == best and t["meets_bound"]), result["at_target"])
+
+
+def compare_task(task: str, settings: MeasureSettings, bound_ms: float) -> list[dict[str, Any]]:
+    import bentoml
+
+    peer = PEERS[task]
+    items = test_items(task, 500, settings.seed)
+    ours = realtime_pick(task)
+    rows = []
+    print(f"{task}: ours ({ours}) ...", flush=True)
+    with ServedVariant(task, peer.kind, ours) as server:
+        result = search(server.url, request_bodies(peer.kind, items), settings, bound_ms, estimate_rps=200.0)
+    rows.append(row(task, "scenario-serve", ours, result))
+    print(f"{task}: naive peer ({peer.service} on {peer.variant}) ...", flush=True)
+    model_dir = bentoml.models.get(f"{peer.variant}:latest").path
+    with BentoServer(f"{PEER_FILE}:{peer.service}", {"NAIVE_MODEL_DIR": model_dir}) as server:
+        result = search(server.base_url + "/classify", peer_bodies(peer.kind, items), settings, bound_ms, 10.0)
+    rows.append(row(task, "naive BentoML peer", peer.variant, result))
+    return rows
+
+
+def row(task: str, server: str, variant: str, result: dict[str, Any]) -> dict[str, Any]:
+    best = at_max(result)
+    return {
+        "task": task,
+        "server": server,
+        "variant": variant,
+        "max_rate_rps": result["max_rate_rps"],
+        "p50_ms": best["p50_ms"],
+        "p99_ms": best["p99_ms"],
+        "p99_spread_ms": best.get("p99_spread_ms"),
+        "trials": len(result["trials"]),
+    }
+
+
+def table(rows: list[dict[str, Any]], bound_ms: float) -> str:
+    lines = [
+        f"| task | server | variant | highest rate, p99 <= {bound_ms:g} ms, no errors | p50 / p99 there (ms) | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        ours, peer = [r for r in rows if r["task"] == task]
+        for r in (ours, peer):
+            ratio = ours["max_rate_rps"] / peer["max_rate_rps"] if peer["max_rate_rps"] else float("inf")
+            cell = f"**{ratio:.1f}x**" if r is ours else "1x"
+            lines.append(
+                f"| {task} | {r['server']} | {r['variant']} | {r['max_rate_rps']:.1f} rps | "
+                f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f} | {cell} |"
+            )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", choices=sorted(PEERS), default=sorted(PEERS, reverse=True))
+    parser.add_argument("--bound-ms", type=float, default=50.0, help="p99 latency bound (default 50)")
+    parser.add_argument("--quick", action="store_true", help="short trials and searches (a smoke run)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "comparison.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = MeasureSettings.quick() if args.quick else MeasureSettings(trial_seconds=8.0, search_steps=5, repeats=3)
+    rows = [r for task in args.tasks for r in compare_task(task, settings, args.bound_ms)]
+    text = table(rows, args.bound_ms)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"bound_ms": args.bound_ms, "quick": args.quick, "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

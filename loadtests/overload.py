@@ -1,0 +1,77 @@
+"""Overload: offer far more than a variant can serve and check how the excess is shed.
+
+    python loadtests/overload.py                      # sentiment realtime pick, 300 req/s for 10 s
+    python loadtests/overload.py --rate 300 --seconds 10 --task sentiment
+
+Starts the service on loopback routing the task's `realtime` pick (as `scenario-serve measure` does), sends
+one-item requests with Poisson arrivals at --rate (open loop: the offered load does not slow down when the
+server does), then checks the server is still ready. Prints per outcome the count and p99 latency, the
+answers without Retry-After and other 5xx, and exits 1 when a criterion fails: every non-200 answer is a 503
+with Retry-After, the p99 of the 503s is under --reject-p99-ms, and /readyz is 200 afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from loadtests.compare import PEERS, realtime_pick, test_items  # noqa: E402
+from models.loadgen import poisson_arrivals, poisson_trial, trial_rng  # noqa: E402
+from models.benchmark import MeasureSettings  # noqa: E402
+from models.served import ServedVariant  # noqa: E402
+from models.served_measure import ServedTrials, request_bodies  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(PEERS), default="sentiment")
+    parser.add_argument("--rate", type=float, default=300.0, help="offered requests per second (Poisson)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--reject-p99-ms", type=float, default=50.0, help="p99 bound of the 503 answers")
+    return parser.parse_args(argv)
+
+
+def overload(task: str, rate: float, seconds: float) -> dict[str, object]:
+    kind = PEERS[task].kind
+    variant = realtime_pick(task)
+    with ServedVariant(task, kind, variant) as served:
+        trials = ServedTrials(served.url, request_bodies(kind, test_items(task, 500, 0)), MeasureSettings())
+        try:
+            trials.warm_up()
+            arrivals = poisson_arrivals(rate, int(rate * seconds), trial_rng(0, rate))
+            result = trials.loop.run_until_complete(poisson_trial(trials.client.send, arrivals))
+            missing = trials.client.retry_after_missing
+        finally:
+            trials.close()
+        with urllib.request.urlopen(served.base_url + "/readyz", timeout=5) as response:
+            ready = response.status == 200
+    return {"variant": variant, "offered_rps": rate, "seconds": seconds, **result,
+            "retry_after_missing": missing, "ready_after": ready}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = overload(args.task, args.rate, args.seconds)
+    print(json.dumps(result, indent=2))
+    outcomes = dict(result["outcomes"])  # type: ignore[call-overload]
+    other = {k: v for k, v in outcomes.items() if k not in ("200", "503")}
+    reject_p99 = dict(result["p99_ms_by_outcome"]).get("503", 0.0)  # type: ignore[call-overload]
+    checks = {
+        "only 200 and 503 answers": not other,
+        "every 503 has Retry-After": result["retry_after_missing"] == 0,
+        f"503 p99 < {args.reject_p99_ms:g} ms": reject_p99 < args.reject_p99_ms,
+        "ready afterwards": result["ready_after"],
+    }
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

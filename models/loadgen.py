@@ -1,0 +1,249 @@
+"""Load patterns over HTTP (MLPerf style), shared by `scenario-serve measure` and `loadtests/`.
+
+- single-stream: one request at a time, back to back; latency percentiles and a CDF.
+- server: open-loop Poisson arrivals; a query's latency runs from its *scheduled* arrival to its response, so a
+  client or server that falls behind shows up as queueing delay (as MLPerf LoadGen counts it), never as a
+  silently lower rate. A trial may stop early once enough queries are over the bound that its p99 must be too.
+
+Why not Locust: its users are closed loops (a user waits for its answer before the next request), so an
+overloaded server slows the offered load down instead of queueing it; the server pattern needs arrivals fixed in
+advance. The client is aiohttp (BentoML depends on it), whose per-request CPU cost is a fraction of httpx's: the
+load generator shares this 2-core machine with the server it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+CDF_POINTS = 101
+TRIAL_LEAD_S = 0.01  # first arrival a little after the trial starts, so the loop is idle when it comes
+CHECK_INTERVAL_S = 0.02  # how often a draining trial checks whether its p99 is already lost
+
+Send = Callable[[int], Awaitable[str]]  # sends query i; returns its outcome ("200", "503", "ClientError", ...)
+
+
+def _ms(value: float) -> float:
+    return round(float(value), 4)
+
+
+def latency_summary(samples_ms: Sequence[float]) -> dict[str, Any]:
+    """Percentiles (numpy's linear interpolation), mean, count, and the latency at quantiles 0, 0.01, ..., 1."""
+    values = np.asarray(samples_ms, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("no latency samples")
+    p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99])
+    return {
+        "samples": int(values.size),
+        "mean_ms": _ms(values.mean()),
+        "p50_ms": _ms(p50),
+        "p90_ms": _ms(p90),
+        "p95_ms": _ms(p95),
+        "p99_ms": _ms(p99),
+        "cdf_ms": [_ms(v) for v in np.percentile(values, np.linspace(0.0, 100.0, CDF_POINTS))],
+    }
+
+
+def trial_rng(seed: int, rate_rps: float) -> np.random.Generator:
+    """The same (seed, rate) always gives the same arrivals, whatever order a search visits rates in."""
+    return np.random.default_rng([seed, int(round(rate_rps * 1000))])
+
+
+def poisson_arrivals(rate_rps: float, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Arrival offsets in seconds from the trial's start: exponential inter-arrival times of mean 1/rate."""
+    if rate_rps <= 0:
+        raise ValueError(f"arrival rate must be > 0, got {rate_rps}")
+    return np.cumsum(rng.exponential(1.0 / rate_rps, size=count))
+
+
+def over_bound_limit(queries: int) -> int:
+    """How many latencies above a bound make numpy's p99 of `queries` latencies exceed it, whatever the rest."""
+    return queries - math.floor(0.99 * (queries - 1))
+
+
+@dataclass
+class _TrialState:
+    """Book-keeping of one server trial, on the event loop."""
+
+    bound_s: float
+    over_limit: int
+    latencies: list[float] = field(default_factory=list)
+    in_flight: dict[int, float] = field(default_factory=dict)  # query index -> scheduled arrival, in arrival order
+    outcomes: Counter[str] = field(default_factory=Counter)
+    lateness: list[float] = field(default_factory=list)  # issued minus scheduled: the client's own timing error
+    by_outcome: dict[str, list[float]] = field(default_factory=dict)
+    over: int = 0
+    last_done: float = 0.0
+
+    def finished(self, index: int, outcome: str, done: float) -> None:
+        latency = done - self.in_flight.pop(index)
+        self.latencies.append(latency)
+        self.by_outcome.setdefault(outcome, []).append(latency)
+        self.outcomes[outcome] += 1
+        self.over += latency > self.bound_s or outcome != "200"
+        self.last_done = max(self.last_done, done)
+
+    def lost(self, now: float) -> bool:
+        """True once enough queries (done or still waiting) exceed the bound that the p99 must exceed it."""
+        over = self.over
+        for scheduled in self.in_flight.values():  # oldest first; stop at the first one still within the bound
+            if over >= self.over_limit or now - scheduled <= self.bound_s:
+                break
+            over += 1
+        return over >= self.over_limit
+
+    def censored(self, now: float) -> list[float]:
+        """Latencies so far of queries still waiting (lower bounds of their real latencies)."""
+        return [now - scheduled for scheduled in self.in_flight.values()]
+
+
+async def poisson_trial(send: Send, arrivals: np.ndarray, bound_ms: float | None = None) -> dict[str, Any]:
+    """Issue queries at their scheduled arrivals. With `bound_ms`, stop early once the p99 bound is surely lost
+    (a query that failed counts as over the bound); `meets_bound` needs every query answered 200 in time."""
+    loop = asyncio.get_running_loop()
+    bound = math.inf if bound_ms is None else bound_ms / 1000.0
+    state = _TrialState(bound_s=bound, over_limit=over_bound_limit(len(arrivals)))
+
+    async def query(index: int) -> None:
+        outcome = await send(index)
+        state.finished(index, outcome, loop.time())
+
+    start = loop.time() + TRIAL_LEAD_S
+    tasks: list[asyncio.Task[None]] = []
+    stopped = False
+    for index, offset in enumerate(arrivals):
+        scheduled = start + float(offset)
+        await asyncio.sleep(max(0.0, scheduled - loop.time()))
+        if bound_ms is not None and state.lost(loop.time()):
+            stopped = True
+            break
+        state.in_flight[index] = scheduled
+        state.lateness.append(loop.time() - scheduled)
+        tasks.append(asyncio.create_task(query(index)))
+    pending = {task for task in tasks if not task.done()}
+    while pending and not stopped:
+        _, pending = await asyncio.wait(pending, timeout=CHECK_INTERVAL_S)
+        stopped = bool(pending) and bound_ms is not None and state.lost(loop.time())
+    latencies = state.latencies + state.censored(loop.time())
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    summary = latency_summary([latency * 1000.0 for latency in latencies] or [math.nan])
+    completed, elapsed = len(state.latencies), state.last_done - start
+    errors = sum(count for outcome, count in state.outcomes.items() if outcome != "200")
+    return {
+        "queries": len(tasks),
+        "achieved_rps": round(completed / elapsed, 3) if completed and elapsed > 0 else 0.0,
+        "outcomes": dict(sorted(state.outcomes.items())),
+        "p99_ms_by_outcome": {
+            outcome: _ms(np.percentile(values, 99) * 1000.0) for outcome, values in sorted(state.by_outcome.items())
+        },
+        "p50_ms": summary["p50_ms"],
+        "p95_ms": summary["p95_ms"],
+        "p99_ms": summary["p99_ms"],
+        "issue_lateness_p50_ms": _ms(np.percentile(state.lateness, 50) * 1000.0) if state.lateness else None,
+        "meets_bound": not stopped and errors == 0 and (bound_ms is None or summary["p99_ms"] <= bound_ms),
+        "stopped_early": stopped,
+    }
+
+
+async def single_stream(send: Send, warmup: int, min_samples: int, max_samples: int, max_seconds: float) -> dict[str, Any]:
+    """One query at a time, back to back, after `warmup` queries (whatever their answers): until max_samples, or
+    max_seconds and min_samples. Every measured query must be answered 200 (else ValueError names the outcome)."""
+    for index in range(warmup):
+        await send(index)
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < max_samples:
+        if len(samples) >= min_samples and time.perf_counter() - started >= max_seconds:
+            break
+        begin = time.perf_counter()
+        await _expect_ok(send, warmup + len(samples))
+        samples.append((time.perf_counter() - begin) * 1000.0)
+    return latency_summary(samples)
+
+
+async def _expect_ok(send: Send, index: int) -> None:
+    outcome = await send(index)
+    if outcome != "200":
+        raise ValueError(f"single-stream query {index} was answered {outcome}")
+
+
+Body = tuple[bytes, str]  # (bytes, Content-Type)
+
+
+def json_body(document: Any) -> Body:
+    import json
+
+    return json.dumps(document).encode(), "application/json"
+
+
+def multipart_body(field_name: str, files: Sequence[tuple[bytes, str]]) -> Body:
+    """A multipart/form-data body with one file part per (bytes, content type), all named `field_name`."""
+    boundary = "scenario-serve-load-boundary"
+    parts = []
+    for index, (data, content_type) in enumerate(files):
+        header = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field_name}"; filename="{index}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        )
+        parts.append(header.encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+class HttpClient:
+    """POSTs bodies (cycled) to one URL over a pooled aiohttp session; `send(i)` is a `Send`."""
+
+    def __init__(self, url: str, bodies: Sequence[Body], timeout_s: float = 30.0, max_connections: int = 256) -> None:
+        if not bodies:
+            raise ValueError("no request bodies")
+        self.url = url
+        self.bodies = bodies
+        self.timeout_s = timeout_s
+        self.max_connections = max_connections
+        self.variants: Counter[str] = Counter()
+        self.retry_after_missing = 0  # 503 answers without a Retry-After header
+        self._session: Any = None
+
+    async def __aenter__(self) -> "HttpClient":
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=self.max_connections, force_close=False)
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._session.close()
+
+    async def get_text(self, url: str) -> str:
+        """GET `url` on the same session; "" when it fails."""
+        import aiohttp
+
+        try:
+            async with self._session.get(url) as response:
+                return str(await response.text())
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return ""
+
+    async def send(self, index: int) -> str:
+        import aiohttp
+
+        body, content_type = self.bodies[index % len(self.bodies)]
+        try:
+            async with self._session.post(self.url, data=body, headers={"Content-Type": content_type}) as response:
+                await response.read()
+                if response.status == 200:
+                    self.variants[response.headers.get("X-Variant", "?")] += 1
+                elif response.status == 503 and "Retry-After" not in response.headers:
+                    self.retry_after_missing += 1
+                return str(response.status)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return type(exc).__name__

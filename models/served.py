@@ -1,0 +1,176 @@
+"""A real `bentoml serve` of this service on loopback, routing one task to one variant: what `measure` drives.
+
+The server is the service users run (same app, workers, threads, batcher and queue settings), started from the
+repository with a one-route selection file so that exactly one variant is loaded. Its workers' peak resident
+memory is read from /proc (VmHWM of each worker process), so "memory of a process serving the variant" is the
+served process's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 20.0
+READY_IN_A_ROW = 12  # with two workers, 12 fresh connections all reaching one of them: about 1 in 2,000
+MEASURE_SCENARIO = "measure"
+ENDPOINTS = {"text": "/v1/text/classify", "image": "/v1/image/classify"}
+
+
+class ServerError(RuntimeError):
+    """The server did not start, did not become ready, or died; the message carries its log's tail."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def one_route_selection(task: str, kind: str, variant: str) -> dict[str, Any]:
+    """A routing file whose only route (task / "measure") is the variant, without fallbacks."""
+    return {
+        "version": 1,
+        "generated_by": "scenario-serve measure",
+        "generated_at": "measurement",
+        "tasks": {task: {"kind": kind, "default_scenario": MEASURE_SCENARIO, "scenarios": {MEASURE_SCENARIO: {"variant": variant}}}},
+    }
+
+
+def proc_kb(pid: int, key: str) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        name, _, value = line.partition(":")
+        if name == key:
+            return int(value.split()[0])
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def maps_mention(pid: int, library: str) -> bool:
+    """Whether a process has a shared library mapped (e.g. libtorch: it imported torch)."""
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+
+
+class BentoServer:
+    """`with BentoServer(target, env) as server:` a `bentoml serve <target>` on loopback, ready (/readyz 200)."""
+
+    def __init__(self, target: str, env: dict[str, str] | None = None, name: str | None = None) -> None:
+        self.target = target
+        self.name = name or target
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._dir = tempfile.TemporaryDirectory(prefix="scenario-serve-server-")
+        self.workdir = Path(self._dir.name)
+        self._log = self.workdir / "server.log"
+        self._env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "BentoServer":
+        command = [sys.executable, "-m", "bentoml", "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)]
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(
+                command, cwd=REPO_ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.stop()
+        self._dir.cleanup()
+
+    def _wait_ready(self) -> None:
+        """Until /readyz answers 200 READY_IN_A_ROW times on fresh connections: each worker process loads its own
+        variants and answers /readyz for itself, and a fresh connection may reach any of them."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        in_a_row = 0
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise ServerError(f"the server of {self.name} exited with {self._process.returncode}:\n{self.log_tail()}")
+            in_a_row = in_a_row + 1 if self._ready_once() else 0
+            if in_a_row >= READY_IN_A_ROW:
+                return
+            time.sleep(0.05 if in_a_row else 0.3)
+        raise ServerError(f"the server of {self.name} was not ready after {READY_TIMEOUT_S:.0f} s:\n{self.log_tail()}")
+
+    def _ready_once(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base_url + "/readyz", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self._log.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def worker_pids(self) -> list[int]:
+        """The processes under `bentoml serve` that hold a loaded model (the API workers)."""
+        assert self._process is not None
+        return [pid for pid in descendants(self._process.pid) if (proc_kb(pid, "VmHWM") or 0) > 0]
+
+    def worker_peak_rss_mb(self) -> float:
+        """The largest peak resident memory of any worker process, in MB."""
+        peaks = [proc_kb(pid, "VmHWM") or 0 for pid in self.worker_pids()]
+        return round(max(peaks, default=0) * 1024 / 1e6, 1)
+
+    def workers_map(self, library: str) -> bool:
+        """Whether any worker has `library` mapped (`libtorch`: it imported torch)."""
+        return any(maps_mention(pid, library) for pid in self.worker_pids())
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class ServedVariant(BentoServer):
+    """This service, with a one-route selection file so that exactly `variant` is loaded; `url` is its endpoint."""
+
+    def __init__(self, task: str, kind: str, variant: str, env: dict[str, str] | None = None) -> None:
+        super().__init__("service.app:ScenarioService", env, name=variant)
+        self.url = self.base_url + ENDPOINTS[kind]
+        selection = self.workdir / "selection.json"
+        selection.write_text(json.dumps(one_route_selection(task, kind, variant)), encoding="utf-8")
+        self._env["SCENARIO_SERVE_SELECTION_PATH"] = str(selection)
+        self._env.pop("SCENARIO_SERVE_VARIANTS", None)

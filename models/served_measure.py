@@ -1,0 +1,225 @@
+"""The served half of `measure`: single-stream and server load patterns over HTTP against a real server that
+routes one variant (`models.served`), with repeated trials and their spread.
+
+The in-process half (`models.benchmark.run_job`) stays a separate column; `select` uses these numbers for
+single-stream and server scenarios, and the served worker's peak memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import base64
+import io
+import math
+import os
+import statistics
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from models.loadgen import Body, HttpClient, json_body, poisson_arrivals, poisson_trial, single_stream, trial_rng
+from models.served import ServedVariant
+
+if TYPE_CHECKING:
+    from models.benchmark import MeasureSettings, ServerTarget
+
+MAX_DOUBLINGS = 8  # searching a server rate's upper bound never doubles more often than this
+MAX_TRIAL_STRETCH = 4.0  # a slow-rate trial never plans arrivals beyond this many times trial_seconds
+MAX_OFFERED_RPS = 2000.0  # the load generator shares the machine; beyond this it measures itself, not the server
+WARMUP_BURST = 64
+SETTLE_PAUSE_S = 0.25
+SETTLE_LIMIT_S = 15.0
+SETTLED_FACTOR = 3.0  # a lone request within 3x the idle latency: the server has drained  # concurrent requests before the first trial: batch shapes and connections exist
+
+
+def query_count(rate_rps: float, trial_seconds: float, min_queries: int) -> int:
+    """At least `min_queries` (and `trial_seconds` of arrivals), unless that takes over MAX_TRIAL_STRETCH x longer."""
+    wanted = max(min_queries, math.ceil(rate_rps * trial_seconds))
+    longest = max(1, math.ceil(rate_rps * trial_seconds * MAX_TRIAL_STRETCH))
+    return min(wanted, longest)
+
+
+def search_max_rate(
+    trial: Callable[[float], dict[str, Any]],
+    target_rps: float,
+    estimate_rps: float,
+    steps: int,
+    max_doublings: int = MAX_DOUBLINGS,
+    max_rate_rps: float = math.inf,
+) -> dict[str, Any]:
+    """The highest Poisson rate whose p99 meets the bound: a trial at the target, then a bounded search.
+
+    `trial(rate)` returns a record with `rate_rps` and `meets_bound`. If the target meets the bound, the upper
+    end is found from max(2 x target, estimate), doubling while rates still meet it (at most `max_doublings`
+    more trials, never beyond `max_rate_rps`); otherwise the search runs between 0 and the target. Then `steps`
+    bisection trials. `max_rate_rps` is the highest rate of any trial that met the bound (0 if none did).
+    """
+    trials: list[dict[str, Any]] = []
+
+    def meets(rate: float) -> bool:
+        record = trial(rate)
+        trials.append(record)
+        return bool(record["meets_bound"])
+
+    low, high = 0.0, target_rps
+    if meets(target_rps):
+        low, high = target_rps, math.inf
+        rate = min(max(2.0 * target_rps, estimate_rps), max_rate_rps)
+        for _ in range(max_doublings + 1):
+            if rate <= low:
+                break
+            if not meets(rate):
+                high = rate
+                break
+            low, rate = rate, min(2.0 * rate, max_rate_rps)
+    if math.isfinite(high):
+        for _ in range(steps):
+            middle = (low + high) / 2.0
+            if meets(middle):
+                low = middle
+            else:
+                high = middle
+    best = max((t["rate_rps"] for t in trials if t["meets_bound"]), default=0.0)
+    return {"max_rate_rps": best, "at_target": trials[0], "trials": trials}
+
+
+def request_bodies(kind: str, items: Sequence[Any], **fields: Any) -> list[Body]:
+    """One JSON request body per item: one text, or one PNG image in base64; `fields` (e.g. scenario) added."""
+    if kind == "text":
+        return [json_body({"texts": [text], **fields}) for text in items]
+    return [json_body({"images": [base64.b64encode(png_bytes(image)).decode("ascii")], **fields}) for image in items]
+
+
+def png_bytes(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def median_trial(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trial of median p99 (the lower middle one for an even count), with every repeat's p99 beside it."""
+    ranked = sorted(trials, key=lambda t: t["p99_ms"])
+    chosen = dict(ranked[(len(ranked) - 1) // 2])
+    p99s = [t["p99_ms"] for t in trials]
+    return {**chosen, "repeats_p99_ms": p99s, "p99_spread_ms": [min(p99s), max(p99s)]}
+
+
+class ServedTrials:
+    """Trials against one running server, on an event loop of its own (the caller is synchronous)."""
+
+    def __init__(self, url: str, bodies: list[Body], settings: "MeasureSettings") -> None:
+        self.settings = settings
+        self.metrics_url = url.split("/v1/")[0] + "/metrics"
+        self.loop = asyncio.new_event_loop()
+        self.client = HttpClient(url, bodies)
+        self.idle_s: float | None = None  # a lone request's latency on the idle server, measured after warm-up
+        self.loop.run_until_complete(self.client.__aenter__())
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.client.__aexit__())
+        finally:
+            self.loop.close()
+
+    def warm_up(self) -> None:
+        async def burst() -> None:
+            await asyncio.gather(*(self.client.send(i) for i in range(WARMUP_BURST)))
+
+        self.loop.run_until_complete(burst())
+        # The client measures latencies: a full garbage collection of its heap (datasets, numpy, aiohttp) would
+        # pause it for 100+ ms and show up as server latency. Long-lived objects leave the collector's view.
+        gc.collect()
+        gc.freeze()
+
+    def single_stream(self) -> dict[str, Any]:
+        s = self.settings
+        return self.loop.run_until_complete(
+            single_stream(self.client.send, s.warmup, s.min_samples, s.max_samples, s.single_stream_seconds)
+        )
+
+    def trial(self, rate_rps: float, bound_ms: float, repeat: int = 0) -> dict[str, Any]:
+        """One Poisson trial at `rate_rps`, arrivals seeded by (seed + repeat, rate), on a drained server."""
+        rate = max(round(rate_rps, 3), 0.001)
+        count = query_count(rate, self.settings.trial_seconds, self.settings.min_queries)
+        arrivals = poisson_arrivals(rate, count, trial_rng(self.settings.seed + repeat, rate))
+        self.loop.run_until_complete(self._settle())
+        record = self.loop.run_until_complete(poisson_trial(self.client.send, arrivals, bound_ms))
+        return {"rate_rps": rate, **record}
+
+    async def _settle(self) -> None:
+        """Wait until no worker has queued items and a lone request is answered about as fast as when idle: a
+        trial that overloaded the server (stopped early, its clients gone) leaves work behind in every worker,
+        which would otherwise land in the next trial."""
+        loop = asyncio.get_running_loop()
+        if self.idle_s is None:
+            self.idle_s = statistics.median([await self._lone_request_s(loop) for _ in range(5)])
+        deadline = loop.time() + SETTLE_LIMIT_S
+        while loop.time() < deadline:
+            if await self._queued_items() == 0 and await self._lone_request_s(loop) <= SETTLED_FACTOR * self.idle_s:
+                return
+            await asyncio.sleep(SETTLE_PAUSE_S)
+
+    async def _queued_items(self) -> float:
+        """`scenario_serve_queued_items`, summed over the server's workers (0 when it cannot be read)."""
+        text = await self.client.get_text(self.metrics_url)
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("scenario_serve_queued_items{")
+        )
+
+    async def _lone_request_s(self, loop: asyncio.AbstractEventLoop) -> float:
+        started = loop.time()
+        await self.client.send(0)
+        return loop.time() - started
+
+    def repeated(self, rate_rps: float, bound_ms: float) -> dict[str, Any]:
+        return median_trial([self.trial(rate_rps, bound_ms, repeat) for repeat in range(self.settings.repeats)])
+
+    def search(self, target: "ServerTarget", estimate_rps: float) -> dict[str, Any]:
+        """Repeated trials at the target, the search for the highest rate within the bound, its rate repeated."""
+
+        def trial(rate: float) -> dict[str, Any]:
+            if rate == target.target_rps:
+                return self.repeated(rate, target.p99_bound_ms)
+            return self.trial(rate, target.p99_bound_ms)
+
+        result = search_max_rate(
+            trial, target.target_rps, estimate_rps, self.settings.search_steps, max_rate_rps=MAX_OFFERED_RPS
+        )
+        best = result["max_rate_rps"]
+        if best > 0 and self.settings.repeats > 1 and best != target.target_rps:
+            result["at_max_rate"] = self.repeated(best, target.p99_bound_ms)
+        return {"p99_bound_ms": target.p99_bound_ms, "target_rps": target.target_rps, **result}
+
+
+def measure_served(
+    task: str,
+    kind: str,
+    variant: str,
+    items: Sequence[Any],
+    targets: Sequence["ServerTarget"],
+    estimate_rps: float,
+    settings: "MeasureSettings",
+    threads: int,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Serve `variant` for real and measure it over HTTP: single-stream, every server target, worker memory."""
+    env = {"SCENARIO_SERVE_THREADS": str(threads)}
+    with ServedVariant(task, kind, variant, env) as served:
+        progress(f"{variant}: serving on {served.base_url}; single-stream over HTTP")
+        trials = ServedTrials(served.url, request_bodies(kind, items), settings)
+        try:
+            trials.warm_up()
+            latency = trials.single_stream()
+            progress(f"{variant}: HTTP single-stream p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms")
+            # the search's first probe above the target: what the workers could do back to back, one item at a
+            # time (never the in-process batch throughput, whose overload would only leave a backlog behind)
+            estimate_rps = min(estimate_rps, (os.cpu_count() or 1) * 1000.0 / latency["mean_ms"])
+            servers = []
+            for target in targets:
+                progress(f"{variant}: server, p99 <= {target.p99_bound_ms:g} ms at {target.target_rps:g} rps")
+                servers.append(trials.search(target, estimate_rps))
+        finally:
+            trials.close()
+        peak = served.worker_peak_rss_mb()
+        torch_imported = served.workers_map("libtorch")
+    return {"single_stream": latency, "server": servers, "worker_peak_rss_mb": peak, "torch_imported": torch_imported}

@@ -1,0 +1,199 @@
+"""Per-variant dynamic batching with admission control, on a dedicated inference thread.
+
+One `MicroBatcher` sits in front of each loaded variant. Requests queue their items; one batch at a time runs on
+the variant's own single-thread executor (never asyncio's shared default executor, so image decoding, reloads or
+another variant's inference cannot delay it). A batch starts as soon as the runtime is free: a lone request on an
+idle variant never waits for companions, and whatever queued while a batch ran forms the next one (up to
+`max_batch_size` items). `max_latency_s > 0` additionally holds an idle runtime back until that many seconds after
+the oldest queued item, to form larger batches (a throughput setting; 0 by default).
+
+The queue is bounded twice: by items (`max_queue_items`) and by the expected wait of a new item (queued items x the
+measured seconds per item, `max_queue_wait_s`). A request that would exceed either is refused at once with
+`Overloaded` (503 with Retry-After): under overload the excess is shed quickly while admitted requests keep their
+latency, instead of every request waiting longer and longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from service import metrics
+from service.classifier import Inference
+from service.errors import Overloaded
+
+COST_WINDOW = 16  # recent batches whose median seconds per item is the cost estimate (one slow batch moves it not)
+MIN_RETRY_AFTER_S = 1  # Retry-After is whole seconds (RFC 9110)
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """How a variant's batcher forms batches and bounds its queue."""
+
+    max_batch_size: int = 32
+    max_latency_s: float = 0.0
+    max_queue_items: int = 256
+    max_queue_wait_s: float = 0.1
+
+
+@dataclass
+class _Queued:
+    items: list[Any]
+    future: asyncio.Future[Inference]
+    enqueued: float
+
+
+class MicroBatcher:
+    """Batches the queued items of one variant and runs them on its own inference thread."""
+
+    def __init__(self, name: str, infer: Callable[[list[Any]], Inference], limits: BatchLimits) -> None:
+        self.name = name
+        self.infer = infer
+        self.limits = limits
+        self._costs: deque[float] = deque(maxlen=COST_WINDOW)  # seconds per item of recent batches
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
+        self._queue: deque[_Queued] = deque()
+        self._queued_items = 0
+        self._running_items = 0
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    # -- admission --
+
+    @property
+    def queued_items(self) -> int:
+        return self._queued_items
+
+    @property
+    def seconds_per_item(self) -> float | None:
+        """The median seconds per item of the recent batches; None until the first batch ran."""
+        return statistics.median(self._costs) if self._costs else None
+
+    def expected_wait_s(self, extra_items: int = 0) -> float:
+        """How long a new request's last item would wait: everything ahead of it and itself, at the measured
+        seconds per item (0 before the first batch: nothing is known yet, so nothing is refused on that ground)."""
+        per_item = self.seconds_per_item or 0.0
+        return per_item * (self._running_items + self._queued_items + extra_items)
+
+    def admit(self, count: int) -> None:
+        """Refuse (Overloaded) a request of `count` items that the bounded queue cannot take."""
+        limits = self.limits
+        if self._queued_items + count > limits.max_queue_items:
+            self._refuse("queue_items", f"{self._queued_items} items queued; at most {limits.max_queue_items}")
+        wait = self.expected_wait_s(count)
+        if wait > limits.max_queue_wait_s and self._queued_items + self._running_items > 0:
+            self._refuse("queue_wait", f"expected wait {wait * 1000:.0f} ms; at most {limits.max_queue_wait_s * 1000:.0f} ms")
+
+    def _refuse(self, reason: str, detail: str) -> None:
+        metrics.REJECTIONS.labels(variant=self.name, reason=reason).inc()
+        retry_after = max(MIN_RETRY_AFTER_S, math.ceil(self.expected_wait_s()))
+        raise Overloaded(f"{self.name} is overloaded ({detail}); retry later", retry_after_s=retry_after)
+
+    # -- submitting --
+
+    async def submit(self, items: Sequence[Any]) -> Inference:
+        """The inference of `items`, in order; refused at once when the queue is full. Large requests are split
+        into batch-sized chunks that may run in different batches."""
+        self.admit(len(items))
+        loop = asyncio.get_running_loop()
+        self._start(loop)
+        futures = []
+        size = self.limits.max_batch_size
+        for start in range(0, len(items), size):
+            chunk = list(items[start : start + size])
+            queued = _Queued(chunk, loop.create_future(), loop.time())
+            self._queue.append(queued)
+            self._queued_items += len(chunk)
+            futures.append(queued.future)
+        metrics.QUEUED_ITEMS.labels(variant=self.name).set(self._queued_items)
+        assert self._wakeup is not None
+        self._wakeup.set()
+        return Inference.concatenate(await asyncio.gather(*futures))
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._worker is None or self._worker.done():
+            self._wakeup = asyncio.Event()
+            self._worker = loop.create_task(self._run(), name=f"batcher:{self.name}")
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+        while self._queue:
+            self._queue.popleft().future.cancel()
+        self._queued_items = 0
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- the batch loop --
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            if self.limits.max_latency_s > 0:
+                await self._hold_for_companions(loop)
+            await self._execute(self._take())
+
+    async def _hold_for_companions(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._wakeup is not None
+        deadline = self._queue[0].enqueued + self.limits.max_latency_s
+        while self._queued_items < self.limits.max_batch_size and (remaining := deadline - loop.time()) > 0:
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _take(self) -> list[_Queued]:
+        batch = [self._queue.popleft()]
+        size = len(batch[0].items)
+        while self._queue and size + len(self._queue[0].items) <= self.limits.max_batch_size:
+            size += len(self._queue[0].items)
+            batch.append(self._queue.popleft())
+        self._queued_items -= size
+        metrics.QUEUED_ITEMS.labels(variant=self.name).set(self._queued_items)
+        return batch
+
+    async def _execute(self, batch: list[_Queued]) -> None:
+        batch = [queued for queued in batch if not queued.future.done()]  # skip requests that went away
+        if not batch:
+            return
+        items = [item for queued in batch for item in queued.items]
+        self._running_items = len(items)
+        metrics.BATCH_SIZE.labels(variant=self.name).observe(len(items))
+        started = time.perf_counter()
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, self.infer, items)
+        except Exception as exc:  # handed to every waiting request; mapped to a 500 there
+            for queued in batch:
+                if not queued.future.done():
+                    queued.future.set_exception(exc)
+            return
+        finally:
+            elapsed = time.perf_counter() - started
+            self._running_items = 0
+            metrics.INFERENCE_DURATION.labels(variant=self.name).observe(elapsed)
+        self._learn_cost(elapsed, len(items))
+        offset = 0
+        for queued in batch:
+            count = len(queued.items)
+            if not queued.future.done():  # the client may have gone away
+                queued.future.set_result(result.rows(offset, offset + count))
+            offset += count
+
+    def _learn_cost(self, seconds: float, items: int) -> None:
+        self._costs.append(seconds / items)

@@ -1,0 +1,218 @@
+"""The per-variant micro-batcher, driven directly on an event loop (no HTTP, no models)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from service.batching import BatchLimits, MicroBatcher
+from service.classifier import Inference
+from service.errors import Overloaded
+
+
+class Recorder:
+    """A fake runtime: item i -> probability row [i]; `delay` seconds per batch; `gate` blocks batches."""
+
+    def __init__(self, fail: bool = False, delay: float = 0.0) -> None:
+        self.batches: list[list[int]] = []
+        self.thread_names: set[str] = set()
+        self.fail = fail
+        self.delay = delay
+        self.gate: threading.Event | None = None
+
+    def __call__(self, items: list[int]) -> Inference:
+        self.thread_names.add(threading.current_thread().name)
+        if self.gate is not None:
+            assert self.gate.wait(5)
+        self.batches.append(list(items))
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("runtime exploded")
+        return Inference(np.asarray([[float(item)] for item in items]), np.asarray([item < 0 for item in items]))
+
+
+def limits(**overrides: float) -> BatchLimits:
+    return BatchLimits(**{"max_batch_size": 4, "max_latency_s": 0.0, **overrides})  # type: ignore[arg-type]
+
+
+def values(result: Inference) -> list[float]:
+    return result.probabilities.ravel().tolist()
+
+
+def test_concurrent_requests_form_batches_up_to_max_batch_size() -> None:
+    recorder = Recorder()
+
+    async def scenario() -> list[Inference]:
+        batcher = MicroBatcher("v", recorder, limits(max_latency_s=0.2))
+        try:
+            return await asyncio.gather(*(batcher.submit([i]) for i in range(6)))
+        finally:
+            await batcher.close()
+
+    results = asyncio.run(scenario())
+    assert [values(r) for r in results] == [[float(i)] for i in range(6)]  # each request gets its own rows
+    assert [len(batch) for batch in recorder.batches] == [4, 2]
+
+
+def test_inference_runs_on_the_variants_own_thread_not_the_default_executor() -> None:
+    recorder = Recorder()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher("v", recorder, limits())
+        try:
+            await batcher.submit([1])
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+    assert recorder.thread_names and all(name.startswith("infer-v") for name in recorder.thread_names)
+
+
+def test_large_request_is_split_and_reassembled_in_order_with_its_truncation_flags() -> None:
+    recorder = Recorder()
+
+    async def scenario() -> Inference:
+        batcher = MicroBatcher("v", recorder, limits(max_batch_size=3))
+        try:
+            return await batcher.submit([0, -1, 2, 3, -4, 5, 6])
+        finally:
+            await batcher.close()
+
+    result = asyncio.run(scenario())
+    assert values(result) == [0.0, -1.0, 2.0, 3.0, -4.0, 5.0, 6.0]
+    assert result.truncated_indices() == [1, 4]
+    assert all(len(batch) <= 3 for batch in recorder.batches)
+
+
+def test_a_lone_request_on_an_idle_runtime_does_not_wait_for_companions() -> None:
+    recorder = Recorder()
+
+    async def scenario() -> float:
+        batcher = MicroBatcher("v", recorder, limits(max_batch_size=32))
+        loop = asyncio.get_running_loop()
+        try:
+            await batcher.submit([0])  # the worker task and thread exist
+            started = loop.time()
+            await batcher.submit([1])
+            return loop.time() - started
+        finally:
+            await batcher.close()
+
+    assert asyncio.run(scenario()) < 0.05
+    assert recorder.batches == [[0], [1]]
+
+
+def test_items_that_queue_while_a_batch_runs_form_the_next_batch() -> None:
+    recorder = Recorder()
+    recorder.gate = threading.Event()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher("v", recorder, limits(max_batch_size=8))
+        try:
+            first = asyncio.ensure_future(batcher.submit([0]))
+            await asyncio.sleep(0.05)  # batch [0] is running, held by the gate
+            rest = [asyncio.ensure_future(batcher.submit([i])) for i in range(1, 6)]
+            await asyncio.sleep(0.01)
+            recorder.gate.set()
+            await asyncio.gather(first, *rest)
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+    assert recorder.batches == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_a_full_queue_refuses_at_once_with_retry_after_and_admitted_requests_complete() -> None:
+    recorder = Recorder()
+    recorder.gate = threading.Event()
+
+    async def scenario() -> tuple[list[object], float]:
+        batcher = MicroBatcher("v", recorder, limits(max_batch_size=2, max_queue_items=3))
+        loop = asyncio.get_running_loop()
+        try:
+            running = asyncio.ensure_future(batcher.submit([0]))
+            await asyncio.sleep(0.05)
+            queued = [asyncio.ensure_future(batcher.submit([i])) for i in (1, 2, 3)]
+            await asyncio.sleep(0)
+            started = loop.time()
+            with pytest.raises(Overloaded) as refused:
+                await batcher.submit([4])
+            refusal_s = loop.time() - started
+            assert refused.value.status == 503 and refused.value.retry_after_s >= 1
+            recorder.gate.set()
+            return await asyncio.gather(running, *queued), refusal_s
+        finally:
+            await batcher.close()
+
+    results, refusal_s = asyncio.run(scenario())
+    assert [values(r) for r in results] == [[0.0], [1.0], [2.0], [3.0]]  # nothing admitted was lost
+    assert refusal_s < 0.01
+
+
+def test_the_expected_wait_bound_refuses_once_the_measured_cost_says_the_queue_is_too_long() -> None:
+    recorder = Recorder(delay=0.02)
+
+    async def scenario() -> tuple[int, float]:
+        batcher = MicroBatcher("v", recorder, limits(max_batch_size=1, max_queue_wait_s=0.1))
+        try:
+            await batcher.submit([0])  # learns the cost: about 20 ms per item
+            per_item = batcher.seconds_per_item
+            assert per_item is not None and per_item >= 0.02
+            outcomes = await asyncio.gather(*(batcher.submit([i]) for i in range(20)), return_exceptions=True)
+            return sum(isinstance(outcome, Overloaded) for outcome in outcomes), per_item
+        finally:
+            await batcher.close()
+
+    refused, per_item = asyncio.run(scenario())
+    # the k-th queued request expects k x per_item seconds; those over 0.1 s are refused, the first always runs
+    admitted = max(1, int(0.1 / per_item))
+    assert refused == 20 - admitted
+
+
+def test_an_idle_variant_admits_a_request_whatever_its_measured_cost() -> None:
+    recorder = Recorder(delay=0.05)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher("v", recorder, limits(max_batch_size=4, max_queue_wait_s=0.01))
+        try:
+            await batcher.submit([0, 1, 2])
+            await batcher.submit([3, 4, 5])  # expected 150 ms > 10 ms, but nothing is ahead of it
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_runtime_errors_reach_every_request_of_the_batch_and_the_batcher_survives() -> None:
+    recorder = Recorder(fail=True)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher("v", recorder, limits(max_batch_size=8, max_latency_s=0.05))
+        try:
+            outcomes = await asyncio.gather(batcher.submit([1]), batcher.submit([2]), return_exceptions=True)
+            assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
+            recorder.fail = False
+            assert values(await batcher.submit([3])) == [3.0]
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("latency", [0.0, 0.01])
+def test_sequential_requests_each_get_answered(latency: float) -> None:
+    recorder = Recorder()
+
+    async def scenario() -> list[float]:
+        batcher = MicroBatcher("v", recorder, limits(max_latency_s=latency))
+        try:
+            return [values(await batcher.submit([i]))[0] for i in range(5)]
+        finally:
+            await batcher.close()
+
+    assert asyncio.run(scenario()) == [0.0, 1.0, 2.0, 3.0, 4.0]
