@@ -25,17 +25,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+READY_IN_A_ROW = 12  # the service runs a worker per core, each answering /readyz for itself
+
+
 def wait_for(url: str, process: subprocess.Popen, timeout_s: float, log: Path) -> None:
+    """Until `url` answers 200 READY_IN_A_ROW times, each on a fresh connection (which may reach any worker)."""
     deadline = time.monotonic() + timeout_s
+    in_a_row = 0
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
+            in_a_row = in_a_row + 1 if httpx.get(url, timeout=2).status_code == 200 else 0
         except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+            in_a_row = 0
+        if in_a_row >= READY_IN_A_ROW:
+            return
+        time.sleep(0.05 if in_a_row else 0.5)
     raise TimeoutError(f"{url} not ready after {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 

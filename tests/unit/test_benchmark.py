@@ -31,7 +31,7 @@ from models.benchmark import (
 )
 from models.loadgen import CDF_POINTS, latency_summary, over_bound_limit, poisson_arrivals, trial_rng
 from models.served_measure import MAX_DOUBLINGS, median_trial, query_count, search_max_rate
-from models.catalog import Catalog, load_catalog
+from models.catalog import Catalog
 
 TINY = MeasureSettings(
     warmup=2,
