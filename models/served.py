@@ -22,12 +22,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from service.engine import ENDPOINTS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 20.0
 READY_IN_A_ROW = 12  # with two workers, 12 fresh connections all reaching one of them: about 1 in 2,000
 MEASURE_SCENARIO = "measure"
-ENDPOINTS = {"text": "/v1/text/classify", "image": "/v1/image/classify"}
 
 
 class ServerError(RuntimeError):
