@@ -24,8 +24,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from models.benchmark import MeasureSettings, ServerTarget, sample_items  # noqa: E402
 from models.loadgen import Body, json_body, multipart_body  # noqa: E402
+from models.measure_plan import MeasureSettings, ServerTarget, sample_items  # noqa: E402
 from models.served import BentoServer, ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, png_bytes, request_bodies  # noqa: E402
 
@@ -64,7 +64,9 @@ def peer_bodies(kind: str, items: list[Any]) -> list[Body]:
     return [multipart_body("images", [(png_bytes(image), "image/png")]) for image in items]
 
 
-def search(url: str, bodies: list[Body], settings: MeasureSettings, bound_ms: float, estimate_rps: float) -> dict[str, Any]:
+def search(
+    url: str, bodies: list[Body], settings: MeasureSettings, bound_ms: float, estimate_rps: float
+) -> dict[str, Any]:
     trials = ServedTrials(url, bodies, settings)
     try:
         trials.warm_up()

@@ -34,9 +34,11 @@ SAMPLE_TEXTS = [
 
 def load_bodies(args: argparse.Namespace) -> list[Body]:
     if args.kind == "text":
-        texts = SAMPLE_TEXTS if args.texts is None else [
-            line for line in args.texts.read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
+        texts = (
+            SAMPLE_TEXTS
+            if args.texts is None
+            else [line for line in args.texts.read_text(encoding="utf-8").splitlines() if line.strip()]
+        )
         return [json_body({"texts": [text], "scenario": args.scenario}) for text in texts]
     if args.images is None:
         raise SystemExit("--images DIR is required with --kind image")

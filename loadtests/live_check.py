@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from loadtests.compare import test_items  # noqa: E402
-from models.benchmark import MeasureSettings  # noqa: E402
+from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ENDPOINTS, BentoServer  # noqa: E402
 from models.served_measure import ServedTrials, median_trial, request_bodies  # noqa: E402
 
@@ -79,9 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|")
     for key, r in results.items():
         p, lv = r["predicted"], r["live"]
-        print(f"| {key} | {r['variant']} | {r['target_rps']:g} rps | {p['p50_ms']:.1f} / {p['p95_ms']:.1f} / "
-              f"{p['p99_ms']:.1f} | {lv['p50_ms']:.1f} / {lv['p95_ms']:.1f} / {lv['p99_ms']:.1f} | "
-              f"{r['p99_off_pct']:+.0f}% | p99 <= {r['p99_bound_ms']:g} ms: {'met' if r['within_bound'] else 'BREACHED'} |")
+        print(
+            f"| {key} | {r['variant']} | {r['target_rps']:g} rps | {p['p50_ms']:.1f} / {p['p95_ms']:.1f} / "
+            f"{p['p99_ms']:.1f} | {lv['p50_ms']:.1f} / {lv['p95_ms']:.1f} / {lv['p99_ms']:.1f} | "
+            f"{r['p99_off_pct']:+.0f}% | p99 <= {r['p99_bound_ms']:g} ms: "
+            f"{'met' if r['within_bound'] else 'BREACHED'} |"
+        )
     return 0 if all(r["within_bound"] and r["within_tolerance"] for r in results.values()) else 1
 
 

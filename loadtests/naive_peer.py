@@ -45,11 +45,13 @@ class NaiveDigits:
         self.model = torchvision.models.resnet18(num_classes=10)
         self.model.load_state_dict(load_file(str(Path(os.environ["NAIVE_MODEL_DIR"]) / "model.safetensors")))
         self.model.eval()
-        self.transform = torchvision.transforms.Compose([
-            torchvision.transforms.Resize((DIGITS_SIZE, DIGITS_SIZE)),
-            torchvision.transforms.ToTensor(),
-            torchvision.transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ])
+        self.transform = torchvision.transforms.Compose(
+            [
+                torchvision.transforms.Resize((DIGITS_SIZE, DIGITS_SIZE)),
+                torchvision.transforms.ToTensor(),
+                torchvision.transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
+        )
 
     @bentoml.api(batchable=True)
     def classify(self, images: list[Image]) -> list[int]:

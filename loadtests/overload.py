@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from loadtests.compare import PEERS, realtime_pick, test_items  # noqa: E402
 from models.loadgen import poisson_arrivals, poisson_trial, trial_rng  # noqa: E402
-from models.benchmark import MeasureSettings  # noqa: E402
+from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, request_bodies  # noqa: E402
 
@@ -51,8 +51,14 @@ def overload(task: str, rate: float, seconds: float) -> dict[str, object]:
             trials.close()
         with urllib.request.urlopen(served.base_url + "/readyz", timeout=5) as response:
             ready = response.status == 200
-    return {"variant": variant, "offered_rps": rate, "seconds": seconds, **result,
-            "retry_after_missing": missing, "ready_after": ready}
+    return {
+        "variant": variant,
+        "offered_rps": rate,
+        "seconds": seconds,
+        **result,
+        "retry_after_missing": missing,
+        "ready_after": ready,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

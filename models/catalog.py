@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from service.contracts.common import Strict
+from service.field_paths import field_path
 
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
@@ -14,10 +17,6 @@ SLUG = r"^[a-z0-9][a-z0-9-]*$"
 
 class CatalogError(ValueError):
     """The catalog file is missing, not YAML, or fails validation; the message names the key."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- model sources -------------------------------------------------------------------------------
@@ -55,7 +54,7 @@ class LocalSource(Strict):
 
 
 ModelSource = Annotated[
-    Union[PackageSource, HuggingFaceSource, TorchvisionSource, LocalSource], Field(discriminator="type")
+    PackageSource | HuggingFaceSource | TorchvisionSource | LocalSource, Field(discriminator="type")
 ]
 
 
@@ -84,9 +83,7 @@ class ImageFolderData(Strict):
     path: Path
 
 
-DataSource = Annotated[
-    Union[EmpythyData, DigitsData, TextFileData, ImageFolderData], Field(discriminator="type")
-]
+DataSource = Annotated[EmpythyData | DigitsData | TextFileData | ImageFolderData, Field(discriminator="type")]
 
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -135,7 +132,7 @@ class Task(Strict):
         return candidates
 
     @model_validator(mode="after")
-    def sources_fit_kind(self) -> "Task":
+    def sources_fit_kind(self) -> Task:
         for candidate in self.candidates:
             if self.kind == "text" and isinstance(candidate.source, TorchvisionSource):
                 raise ValueError(f"candidate {candidate.name!r}: a torchvision source cannot serve a text task")
@@ -147,11 +144,10 @@ class Catalog(Strict):
 
 
 def format_validation_error(error: ValidationError, path: Path, what: str) -> str:
-    """One line per problem, each naming its key (e.g. `tasks.t.kind: Input should be ...`)."""
+    """One line per problem, each naming its key (e.g. `tasks.t.candidates[0].source: Input should be ...`)."""
     lines = [f"{path}: invalid {what}"]
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
-        lines.append(f"  {key or '<root>'}: {item['msg'].removeprefix('Value error, ')}")
+        lines.append(f"  {field_path(item['loc']) or '<root>'}: {item['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 

@@ -7,23 +7,24 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from models.catalog import DEFAULT_CATALOG, CatalogError
 from models.report.capacity import DEFAULT_HEADROOM
 from models.scenarios import DEFAULT_SCENARIOS, ScenarioError
+from service.config import DEFAULT_SELECTION
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MEASUREMENTS = Path("reports/measurements.json")
-DEFAULT_SELECTION = REPO_ROOT / "service" / "selection.json"
 DEFAULT_BENTOFILE = REPO_ROOT / "bentofile.yaml"
 
 
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [headers] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -34,15 +35,17 @@ def variant_table(metadatas: list[tuple[str, dict[str, Any], str]]) -> str:
     for name, meta, status in metadatas:
         evaluation = meta.get("eval", {})
         agreement = evaluation.get("vs_reference", {}).get("top1_agreement", "-")
-        rows.append([
-            name,
-            f"{evaluation.get('accuracy', float('nan')):.4f}",
-            f"{evaluation.get('macro_f1', float('nan')):.4f}",
-            agreement,
-            f"{meta.get('size_bytes', 0) / 1e6:.1f}",
-            meta.get("gate", {}).get("status", "?"),
-            status,
-        ])
+        rows.append(
+            [
+                name,
+                f"{evaluation.get('accuracy', float('nan')):.4f}",
+                f"{evaluation.get('macro_f1', float('nan')):.4f}",
+                agreement,
+                f"{meta.get('size_bytes', 0) / 1e6:.1f}",
+                meta.get("gate", {}).get("status", "?"),
+                status,
+            ]
+        )
     return format_table(headers, rows)
 
 
@@ -68,11 +71,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     options = Options(
         force=args.force,
-        threads=args.threads,
         max_samples=args.max_samples,
         epochs=args.epochs,
         gate_max_drop=args.gate_max_drop,
     )
+    if args.threads is not None:
+        options.threads = args.threads
     started = time.perf_counter()
     rows = prepare(catalog, args.tasks, options, log=lambda line: print(line, flush=True))
     table = [(r.name, r.metadata, r.status) for r in rows]
@@ -80,8 +84,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     print(variant_table(table))
     for line in latency_lines(table):
         print(line)
-    print(f"\n{len(rows)} variants ready in {time.perf_counter() - started:.0f} s "
-          f"(store: {os.environ.get('BENTOML_HOME', '~/bentoml')}).")
+    print(
+        f"\n{len(rows)} variants ready in {time.perf_counter() - started:.0f} s "
+        f"(store: {os.environ.get('BENTOML_HOME', '~/bentoml')})."
+    )
     return 0
 
 
@@ -104,11 +110,10 @@ def command_line(argv: Sequence[str] | None) -> str:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from models.benchmark import (
-        MeasureSettings, ServerTarget, TaskPlan, measure, merge_measurements, reusable_measurements, stale_plans,
-        write_measurements,
-    )
+    from models.benchmark import measure
     from models.catalog import load_catalog
+    from models.measure_plan import MeasureSettings, ServerTarget, TaskPlan
+    from models.records import merge_measurements, reusable_measurements, stale_plans, write_measurements
     from models.scenarios import load_scenarios, measurement_needs
     from service.config import ServiceConfig
 
@@ -118,7 +123,9 @@ def cmd_measure(args: argparse.Namespace) -> int:
     plans = {}
     for task in tasks:
         if task not in scenarios.tasks:
-            raise ScenarioError(f"{args.scenarios}: no scenarios for task {task!r}; known: {', '.join(scenarios.tasks)}")
+            raise ScenarioError(
+                f"{args.scenarios}: no scenarios for task {task!r}; known: {', '.join(scenarios.tasks)}"
+            )
         servers = measurement_needs(scenarios, task)
         plans[task] = TaskPlan((threads,), tuple(ServerTarget(bound, rate) for bound, rate in servers))
     settings = MeasureSettings.quick() if args.quick else MeasureSettings()
@@ -126,11 +133,16 @@ def cmd_measure(args: argparse.Namespace) -> int:
     todo = plans if args.force else stale_plans(existing, plans)
     for task in plans:
         if task not in todo:
-            print(f"{task}: measurements in {args.out} are current (same variants, plan and settings); --force measures again")
+            print(
+                f"{task}: measurements in {args.out} are current (same variants, plan and settings); "
+                "--force measures again"
+            )
     if not todo:
         return 0
     started = time.perf_counter()
-    fresh = measure(load_catalog(args.catalog), todo, settings, command=args.command_line, log=lambda line: print(line, flush=True))
+    fresh = measure(
+        load_catalog(args.catalog), todo, settings, command=args.command_line, log=lambda line: print(line, flush=True)
+    )
     write_measurements(merge_measurements(existing, fresh), args.out)
     print(f"measurements written to {args.out} in {time.perf_counter() - started:.0f} s")
     return 0
@@ -139,25 +151,39 @@ def cmd_measure(args: argparse.Namespace) -> int:
 def cmd_select(args: argparse.Namespace) -> int:
     import json
 
-    from models.benchmark import load_measurements
     from models.bentofile import sync_bentofile_models
+    from models.records import load_measurements
     from models.scenarios import load_scenarios
     from models.select import select
     from service.routing import parse_selection
 
-    selection, outcomes = select(load_scenarios(args.scenarios), load_measurements(args.measurements), str(args.measurements), args.tasks)
+    selection, outcomes = select(
+        load_scenarios(args.scenarios), load_measurements(args.measurements), str(args.measurements), args.tasks
+    )
     if same_routes(args.out, selection):
         print(f"{args.out} already routes by these measurements; left as it is")
     else:
         args.out.write_text(json.dumps(selection, indent=2) + "\n", encoding="utf-8")
         print(f"selection written to {args.out}")
     rows = [
-        [o.task, o.scenario, o.variant, "yes" if o.feasible else "NO", ", ".join(o.fallbacks) or "-",
-         _number(o.metrics.get("macro_f1"), 4), _number(o.metrics.get("latency_ms"), 2), _number(o.metrics.get("throughput_rps"), 1),
-         _number(o.metrics.get("size_mb"), 1)]
+        [
+            o.task,
+            o.scenario,
+            o.variant,
+            "yes" if o.feasible else "NO",
+            ", ".join(o.fallbacks) or "-",
+            _number(o.metrics.get("macro_f1"), 4),
+            _number(o.metrics.get("latency_ms"), 2),
+            _number(o.metrics.get("throughput_rps"), 1),
+            _number(o.metrics.get("size_mb"), 1),
+        ]
         for o in outcomes
     ]
-    print(format_table(["task", "scenario", "variant", "feasible", "fallbacks", "macro-F1", "latency ms", "rate/s", "MB"], rows))
+    print(
+        format_table(
+            ["task", "scenario", "variant", "feasible", "fallbacks", "macro-F1", "latency ms", "rate/s", "MB"], rows
+        )
+    )
     for outcome in outcomes:
         if not outcome.feasible:
             print(f"{outcome.task}/{outcome.scenario}: {outcome.message}")
@@ -184,9 +210,8 @@ def _number(value: Any, digits: int) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from models.benchmark import load_measurements
+    from models.records import load_measurements
     from models.report import render_report, write_report
-
     from service.routing import load_selection
 
     live = None
@@ -195,10 +220,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         from models.live import query_live
 
         live = query_live(args.prometheus, selection, args.window)
-    report = render_report(load_measurements(args.measurements), selection, live, peak_rps=args.peak_rps, headroom=args.headroom)
+    report = render_report(
+        load_measurements(args.measurements), selection, live, peak_rps=args.peak_rps, headroom=args.headroom
+    )
     for kind, path in write_report(report, args.out).items():
         print(f"{kind}: {path}")
     return 0
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text}")
+    return value
 
 
 def positive_float(text: str) -> float:
@@ -216,12 +250,21 @@ def headroom_fraction(text: str) -> float:
 
 
 def add_scenarios_and_tasks(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenarios", type=Path, default=DEFAULT_SCENARIOS, help="scenario YAML (default: the built-in one)")
-    parser.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all in the scenario file)")
+    parser.add_argument(
+        "--scenarios", type=Path, default=DEFAULT_SCENARIOS, help="scenario YAML (default: the built-in one)"
+    )
+    parser.add_argument(
+        "--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all in the scenario file)"
+    )
 
 
 def add_measurements(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--measurements", type=Path, default=DEFAULT_MEASUREMENTS, help=f"measurements JSON (default: {DEFAULT_MEASUREMENTS})")
+    parser.add_argument(
+        "--measurements",
+        type=Path,
+        default=DEFAULT_MEASUREMENTS,
+        help=f"measurements JSON (default: {DEFAULT_MEASUREMENTS})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,14 +284,25 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog YAML (default: the built-in one)")
     prep.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all)")
     prep.add_argument("--force", action="store_true", help="rebuild even if the stored variants are current")
-    prep.add_argument("--threads", type=int, default=2, help="CPU threads for training and inference (default: 2)")
+    prep.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="CPU threads for training and evaluation (default: models.prepare.PREPARE_THREADS, 2: both "
+        "cores of the reference machine; the service runs SCENARIO_SERVE_THREADS per worker)",
+    )
     prep.add_argument("--max-samples", type=int, help="training rows per candidate, overriding the catalog budget")
     prep.add_argument("--epochs", type=float, help="training epochs per candidate, overriding the catalog")
-    prep.add_argument("--gate-max-drop", type=float, help="macro-F1 points a derived variant may lose (default: catalog, 1.0)")
+    prep.add_argument(
+        "--gate-max-drop", type=float, help="macro-F1 points a derived variant may lose (default: catalog, 1.0)"
+    )
     prep.set_defaults(handler=cmd_prepare)
 
-    models = commands.add_parser("models", help="list the prepared variants and their metrics",
-                                 description="List the latest version of every prepared variant in the model store.")
+    models = commands.add_parser(
+        "models",
+        help="list the prepared variants and their metrics",
+        description="List the latest version of every prepared variant in the model store.",
+    )
     models.add_argument("--task", help="only this task")
     models.set_defaults(handler=cmd_models)
 
@@ -261,9 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Each variant runs in a fresh process. Skipped when the output is current.",
     )
     add_scenarios_and_tasks(meas)
-    meas.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog YAML: where the test splits come from")
-    meas.add_argument("--out", type=Path, default=DEFAULT_MEASUREMENTS, help=f"output JSON (default: {DEFAULT_MEASUREMENTS})")
-    meas.add_argument("--quick", action="store_true", help="short runs (fewer samples, shorter trials): for CI, noisier")
+    meas.add_argument(
+        "--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog YAML: where the test splits come from"
+    )
+    meas.add_argument(
+        "--out", type=Path, default=DEFAULT_MEASUREMENTS, help=f"output JSON (default: {DEFAULT_MEASUREMENTS})"
+    )
+    meas.add_argument(
+        "--quick", action="store_true", help="short runs (fewer samples, shorter trials): for CI, noisier"
+    )
     meas.add_argument("--force", action="store_true", help="measure even if the output is current")
     meas.set_defaults(handler=cmd_measure)
 
@@ -276,9 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_measurements(sel)
     add_scenarios_and_tasks(sel)
-    sel.add_argument("--out", type=Path, default=DEFAULT_SELECTION, help="selection file to write (default: the service's)")
+    sel.add_argument(
+        "--out", type=Path, default=DEFAULT_SELECTION, help="selection file to write (default: the service's)"
+    )
     sel.add_argument("--bentofile", type=Path, default=DEFAULT_BENTOFILE, help="bentofile whose models list to sync")
-    sel.add_argument("--no-bentofile", dest="bentofile", action="store_const", const=None, help="leave bentofile.yaml alone")
+    sel.add_argument(
+        "--no-bentofile", dest="bentofile", action="store_const", const=None, help="leave bentofile.yaml alone"
+    )
     sel.add_argument("--strict", action="store_true", help="exit 3 when a scenario has no feasible variant")
     sel.set_defaults(handler=cmd_select)
 
@@ -291,14 +355,25 @@ def build_parser() -> argparse.ArgumentParser:
         "plan gives, per server scenario, the replicas for its target rate and for --peak-rps, with --headroom.",
     )
     add_measurements(rep)
-    rep.add_argument("--selection", type=Path, default=DEFAULT_SELECTION, help="selection file (default: the service's)")
+    rep.add_argument(
+        "--selection", type=Path, default=DEFAULT_SELECTION, help="selection file (default: the service's)"
+    )
     rep.add_argument("--out", type=Path, default=Path("reports"), help="output directory (default: reports)")
     rep.add_argument("--prometheus", metavar="URL", help="Prometheus base URL, e.g. http://localhost:9090")
     rep.add_argument("--window", default="10m", help="live window, a Prometheus duration (default: 10m)")
-    rep.add_argument("--peak-rps", type=positive_float, metavar="RPS",
-                     help="peak request rate to size the capacity plan for, besides each scenario's target rate")
-    rep.add_argument("--headroom", type=headroom_fraction, default=DEFAULT_HEADROOM, metavar="FRACTION",
-                     help=f"share of a replica's measured rate kept free in the capacity plan (default: {DEFAULT_HEADROOM})")
+    rep.add_argument(
+        "--peak-rps",
+        type=positive_float,
+        metavar="RPS",
+        help="peak request rate to size the capacity plan for, besides each scenario's target rate",
+    )
+    rep.add_argument(
+        "--headroom",
+        type=headroom_fraction,
+        default=DEFAULT_HEADROOM,
+        metavar="FRACTION",
+        help=f"share of a replica's measured rate kept free in the capacity plan (default: {DEFAULT_HEADROOM})",
+    )
     rep.set_defaults(handler=cmd_report)
     return parser
 

@@ -124,7 +124,7 @@ def _size(value: float) -> float | int:
 
 def _fingerprint(items: list[Any], targets: np.ndarray) -> str:
     digest = hashlib.sha256()
-    for item, target in zip(items, targets):
+    for item, target in zip(items, targets, strict=True):
         digest.update(item.encode() if isinstance(item, str) else item.tobytes())
         digest.update(int(target).to_bytes(2, "little"))
     return digest.hexdigest()[:16]

@@ -21,7 +21,7 @@ class PositionalInputs(nn.Module):
         self.input_names = input_names
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.module(**dict(zip(self.input_names, tensors)))
+        return self.module(**dict(zip(self.input_names, tensors, strict=True)))
 
 
 def dynamic_axes(input_names: list[str]) -> dict[str, dict[int, str]]:

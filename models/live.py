@@ -1,9 +1,10 @@
 """Live feedback: what the running service actually does per (task, scenario), read from Prometheus.
 
 Queries the Prometheus HTTP API (`/api/v1/query`) for the request histogram the service exports
-(`scenario_serve_request_duration_seconds`, labels task, scenario, variant, outcome; see `service/metrics.py`):
-request rate, p50/p95/p99 latency and the error ratio over a window. The result feeds the report's live columns,
-beside the latency the selection predicted. A scenario without traffic in the window has `rate_rps` None (or 0)
+(`scenario_serve_request_duration_seconds`, labels task, scenario, variant, outcome; `service/metric_names.py`
+names it without registering anything, as importing `service/metrics.py` would): request rate, p50/p95/p99
+latency and the error ratio over a window. The result feeds the report's live columns, beside the latency the
+selection predicted. A scenario without traffic in the window has `rate_rps` None (or 0)
 and no quantiles; Prometheus' NaN becomes None, never a made-up 0.
 """
 
@@ -18,9 +19,13 @@ from typing import Any
 
 import httpx
 
-METRIC = "scenario_serve_request_duration_seconds"
+from service.contracts import LiveObservations
+from service.contracts.report import ObservedScenario
+from service.metric_names import NO_LABEL, REQUEST_DURATION
+
+METRIC = REQUEST_DURATION
 QUANTILES = {"p50_ms": 0.5, "p95_ms": 0.95, "p99_ms": 0.99}
-UNROUTED = "none"  # the label value of requests that never reached a variant (service/metrics.py NO_LABEL)
+UNROUTED = NO_LABEL  # the label value of requests that never reached a variant
 WINDOW = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
 
 Vector = list[tuple[dict[str, str], float | None]]
@@ -142,14 +147,14 @@ def error_ratio(rate: float | None, errors: float | None) -> float | None:
     return round((errors or 0.0) / rate, 6)
 
 
-def scenario_entry(key: tuple[str, str], results: Mapping[str, Mapping[tuple[str, str], Any]]) -> dict[str, Any]:
+def scenario_entry(key: tuple[str, str], results: Mapping[str, Mapping[tuple[str, str], Any]]) -> ObservedScenario:
     rate = results["rate"].get(key)
-    entry: dict[str, Any] = {"rate_rps": None if rate is None else round(rate, 6)}
-    for name in QUANTILES:
-        entry[name] = seconds_to_ms(results[name].get(key))
-    entry["error_ratio"] = error_ratio(rate, results["errors"].get(key))
-    entry["variants"] = list(results["variants"].get(key, []))
-    return entry
+    return ObservedScenario(
+        rate_rps=None if rate is None else round(rate, 6),
+        **{name: seconds_to_ms(results[name].get(key)) for name in QUANTILES},
+        error_ratio=error_ratio(rate, results["errors"].get(key)),
+        variants=list(results["variants"].get(key, [])),
+    )
 
 
 def selection_routes(selection: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -189,7 +194,10 @@ def query_live(
     finally:
         if own_client:
             http.close()
-    scenarios: dict[str, dict[str, Any]] = {}
+    scenarios: dict[str, dict[str, ObservedScenario]] = {}
     for task, scenario in selection_routes(selection):
         scenarios.setdefault(task, {})[scenario] = scenario_entry((task, scenario), results)
-    return {"prometheus": prometheus_url, "window": checked, "queried_at": now.isoformat(), "scenarios": scenarios}
+    observations = LiveObservations(
+        prometheus=prometheus_url, window=checked, queried_at=now.isoformat(), scenarios=scenarios
+    )
+    return observations.model_dump(mode="json")  # the document `report` reads

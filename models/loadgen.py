@@ -23,32 +23,12 @@ from typing import Any
 
 import numpy as np
 
-CDF_POINTS = 101
+from models.latency import latency_summary, rounded_ms
+
 TRIAL_LEAD_S = 0.01  # first arrival a little after the trial starts, so the loop is idle when it comes
 CHECK_INTERVAL_S = 0.02  # how often a draining trial checks whether its p99 is already lost
 
 Send = Callable[[int], Awaitable[str]]  # sends query i; returns its outcome ("200", "503", "ClientError", ...)
-
-
-def _ms(value: float) -> float:
-    return round(float(value), 4)
-
-
-def latency_summary(samples_ms: Sequence[float]) -> dict[str, Any]:
-    """Percentiles (numpy's linear interpolation), mean, count, and the latency at quantiles 0, 0.01, ..., 1."""
-    values = np.asarray(samples_ms, dtype=np.float64)
-    if values.size == 0:
-        raise ValueError("no latency samples")
-    p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99])
-    return {
-        "samples": int(values.size),
-        "mean_ms": _ms(values.mean()),
-        "p50_ms": _ms(p50),
-        "p90_ms": _ms(p90),
-        "p95_ms": _ms(p95),
-        "p99_ms": _ms(p99),
-        "cdf_ms": [_ms(v) for v in np.percentile(values, np.linspace(0.0, 100.0, CDF_POINTS))],
-    }
 
 
 def trial_rng(seed: int, rate_rps: float) -> np.random.Generator:
@@ -143,18 +123,21 @@ async def poisson_trial(send: Send, arrivals: np.ndarray, bound_ms: float | None
         "achieved_rps": round(completed / elapsed, 3) if completed and elapsed > 0 else 0.0,
         "outcomes": dict(sorted(state.outcomes.items())),
         "p99_ms_by_outcome": {
-            outcome: _ms(np.percentile(values, 99) * 1000.0) for outcome, values in sorted(state.by_outcome.items())
+            outcome: rounded_ms(np.percentile(values, 99) * 1000.0)
+            for outcome, values in sorted(state.by_outcome.items())
         },
         "p50_ms": summary["p50_ms"],
         "p95_ms": summary["p95_ms"],
         "p99_ms": summary["p99_ms"],
-        "issue_lateness_p50_ms": _ms(np.percentile(state.lateness, 50) * 1000.0) if state.lateness else None,
+        "issue_lateness_p50_ms": rounded_ms(np.percentile(state.lateness, 50) * 1000.0) if state.lateness else None,
         "meets_bound": not stopped and errors == 0 and (bound_ms is None or summary["p99_ms"] <= bound_ms),
         "stopped_early": stopped,
     }
 
 
-async def single_stream(send: Send, warmup: int, min_samples: int, max_samples: int, max_seconds: float) -> dict[str, Any]:
+async def single_stream(
+    send: Send, warmup: int, min_samples: int, max_samples: int, max_seconds: float
+) -> dict[str, Any]:
     """One query at a time, back to back, after `warmup` queries (whatever their answers): until max_samples, or
     max_seconds and min_samples. Every measured query must be answered 200 (else ValueError names the outcome)."""
     for index in range(warmup):
@@ -201,21 +184,29 @@ def multipart_body(field_name: str, files: Sequence[tuple[bytes, str]]) -> Body:
 class HttpClient:
     """POSTs bodies (cycled) to one URL over a pooled aiohttp session; `send(i)` is a `Send`."""
 
-    def __init__(self, url: str, bodies: Sequence[Body], timeout_s: float = 30.0, max_connections: int = 256) -> None:
+    def __init__(
+        self,
+        url: str,
+        bodies: Sequence[Body],
+        timeout_s: float = 30.0,
+        max_connections: int = 256,
+        keep_alive: bool = True,
+    ) -> None:
         if not bodies:
             raise ValueError("no request bodies")
         self.url = url
         self.bodies = bodies
         self.timeout_s = timeout_s
         self.max_connections = max_connections
+        self.keep_alive = keep_alive  # False: a fresh connection per request, as clients without a pool make
         self.variants: Counter[str] = Counter()
         self.retry_after_missing = 0  # 503 answers without a Retry-After header
         self._session: Any = None
 
-    async def __aenter__(self) -> "HttpClient":
+    async def __aenter__(self) -> HttpClient:
         import aiohttp
 
-        connector = aiohttp.TCPConnector(limit=self.max_connections, force_close=False)
+        connector = aiohttp.TCPConnector(limit=self.max_connections, force_close=not self.keep_alive)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self
@@ -230,7 +221,7 @@ class HttpClient:
         try:
             async with self._session.get(url) as response:
                 return str(await response.text())
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return ""
 
     async def send(self, index: int) -> str:
@@ -245,5 +236,5 @@ class HttpClient:
                 elif response.status == 503 and "Retry-After" not in response.headers:
                     self.retry_after_missing += 1
                 return str(response.status)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             return type(exc).__name__

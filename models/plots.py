@@ -1,28 +1,77 @@
-"""Dependency-free inline SVG charts: a labelled scatter (with a Pareto front and marked picks) and line charts.
+"""Report charts drawn by matplotlib as inline SVG: a labelled scatter (Pareto front, marked picks) and line charts.
 
-Output is deterministic (fixed palette, fixed number formatting, no ids or timestamps) so reports rendered from
-stored measurements can be compared with golden files. Every piece of text is escaped with `html.escape`, and
-each chart is a standalone `<svg>` element with the SVG namespace, so it parses as XML and embeds in HTML.
+The output is the same bytes for the same input, so reports of stored measurements compare with golden files:
+every chart is drawn under one fixed style (matplotlib's defaults plus `STYLE`, whatever the caller's rcParams),
+with a fixed `svg.hashsalt` for the ids matplotlib derives and no date or other metadata. Text stays text
+(`svg.fonttype: none`): small files, searchable, and matplotlib escapes it; math text is off, so a `$` in a name
+is a dollar sign. For embedding in HTML each chart is one `<svg>` element without the XML prolog, with
+`role="img"`, an `aria-label` and a `<title>`, and every id prefixed per chart so that charts on one page never
+share one. The data groups carry ids ending in `-points`, `-pareto-front`, `-picks` and `-series-N`.
+
+Drawing changes matplotlib's global rcParams for its duration: render charts from one thread at a time.
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
+import io
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import wraps
+from html import escape
+from typing import Any, ParamSpec
+
+from matplotlib import style
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Annotation
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.transforms import Bbox
 
 PALETTE = (
-    "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2",
-    "#edc948", "#9c755f", "#ff9da7", "#bab0ac", "#e15759",
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#b07aa1",
+    "#76b7b2",
+    "#edc948",
+    "#9c755f",
+    "#ff9da7",
+    "#bab0ac",
+    "#e15759",
 )
 PICK_COLOUR = "#d62728"
 FRONT_COLOUR = "#2ca02c"
 AXIS_COLOUR = "#444444"
 GRID_COLOUR = "#e6e6e6"
-FONT = "font-family:sans-serif"
-CHAR_WIDTH = 6.2  # estimated px per character at font-size 11, for label placement
-LINE_HEIGHT = 13.0
+LEADER_COLOUR = "#999999"
+PX_PER_INCH = 96  # CSS pixels: a Frame's pixel sizes are the chart's size in the browser
+TITLE_PT = 10.5
+STYLE: dict[str, Any] = {
+    "svg.hashsalt": "scenario-serve",
+    "svg.fonttype": "none",
+    "text.parse_math": False,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib: the same text metrics on every machine
+    "font.size": 8.25,
+    "axes.labelsize": 9.0,
+    "axes.edgecolor": AXIS_COLOUR,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": GRID_COLOUR,
+    "grid.linewidth": 0.75,
+    "xtick.color": AXIS_COLOUR,
+    "ytick.color": AXIS_COLOUR,
+    "legend.frameon": False,
+}
+SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 
 
 @dataclass(frozen=True)
@@ -53,7 +102,7 @@ class Series:
 
 @dataclass(frozen=True)
 class Frame:
-    """Pixel geometry of a chart: the whole canvas and the plot area inside the margins."""
+    """Pixel geometry of a chart: the whole canvas and the margins around the plot area."""
 
     width: float = 760.0
     height: float = 420.0
@@ -63,42 +112,22 @@ class Frame:
     bottom: float = 56.0
 
     @property
-    def x0(self) -> float:
-        return self.left
+    def figsize(self) -> tuple[float, float]:
+        return self.width / PX_PER_INCH, self.height / PX_PER_INCH
 
     @property
-    def x1(self) -> float:
-        return self.width - self.right
-
-    @property
-    def y0(self) -> float:
-        return self.height - self.bottom
-
-    @property
-    def y1(self) -> float:
-        return self.top
+    def plot_area(self) -> tuple[float, float, float, float]:
+        """(left, bottom, width, height) as fractions of the canvas, as `Figure.add_axes` takes them."""
+        return (
+            self.left / self.width,
+            self.bottom / self.height,
+            (self.width - self.left - self.right) / self.width,
+            (self.height - self.top - self.bottom) / self.height,
+        )
 
 
-SCATTER_FRAME = Frame(right=190.0)  # room on the right for point labels
+SCATTER_FRAME = Frame(right=190.0)  # room on the right for point labels and the legend
 LINE_FRAME = Frame(right=230.0)  # room on the right for the legend
-
-
-@dataclass(frozen=True)
-class Scale:
-    """Maps a data interval [lo, hi] onto a pixel interval [start, end], linearly or in log10."""
-
-    lo: float
-    hi: float
-    start: float
-    end: float
-    log: bool = False
-
-    def _t(self, value: float) -> float:
-        return math.log10(value) if self.log else value
-
-    def __call__(self, value: float) -> float:
-        lo, hi = self._t(self.lo), self._t(self.hi)
-        return self.start + (self._t(value) - lo) / (hi - lo) * (self.end - self.start)
 
 
 # --- numbers and ticks ------------------------------------------------------------------------------------
@@ -110,10 +139,6 @@ def fmt_number(value: float) -> str:
     if value == int(value) and abs(value) < 1e9:
         return str(int(value))
     return f"{value:.4g}"
-
-
-def _px(value: float) -> str:
-    return f"{value:.1f}"
 
 
 def nice_step(span: float, count: int = 5) -> float:
@@ -163,150 +188,158 @@ def log_range(values: Sequence[float], pad: float = 1.25) -> tuple[float, float]
     return lo / pad, hi * pad
 
 
-# --- SVG elements -----------------------------------------------------------------------------------------
+def _set_ticks(axis: Axis, ticks: Sequence[float]) -> None:
+    axis.set_major_locator(FixedLocator(list(ticks)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: fmt_number(value)))
+    axis.set_minor_locator(NullLocator())
 
 
-def _attrs(attrs: dict[str, str | float]) -> str:
-    parts = []
-    for key, value in attrs.items():
-        text = _px(value) if isinstance(value, float) else str(value)
-        parts.append(f'{key}="{html.escape(text, quote=True)}"')
-    return " ".join(parts)
+def x_axis(ax: Axes, values: Sequence[float], log: bool, ticks: Sequence[float] | None) -> None:
+    """Limits and ticks of the x axis; a log axis cannot show zero or less: those charts fall back to linear."""
+    if log and min(values) > 0:
+        lo, hi = log_range(values)
+        chosen = list(ticks) if ticks is not None else log_ticks(lo, hi)
+        ax.set_xscale("log")
+    else:
+        lo, hi, auto = linear_ticks(*padded_range(values))
+        chosen = [t for t in ticks if lo <= t <= hi] if ticks is not None else auto
+    ax.set_xlim(lo, hi)
+    _set_ticks(ax.xaxis, chosen)
 
 
-def element(tag: str, attrs: dict[str, str | float], text: str | None = None) -> str:
-    """One SVG element; `text` (if any) is escaped."""
-    if text is None:
-        return f"<{tag} {_attrs(attrs)}/>"
-    return f"<{tag} {_attrs(attrs)}>{html.escape(text, quote=False)}</{tag}>"
+def y_axis(ax: Axes, values: Sequence[float], y_range: tuple[float, float] | None) -> None:
+    lo, hi, ticks = linear_ticks(*(y_range or padded_range(values)))
+    ax.set_ylim(lo, hi)
+    _set_ticks(ax.yaxis, ticks)
 
 
-def text_el(x: float, y: float, text: str, *, anchor: str = "start", size: int = 11, **extra: str | float) -> str:
-    return element("text", {"x": x, "y": y, "text-anchor": anchor, "font-size": size, "style": FONT, **extra}, text)
+# --- figures and their SVG --------------------------------------------------------------------------------
+
+P = ParamSpec("P")
 
 
-def path_d(points: Sequence[tuple[float, float]]) -> str:
-    return " ".join(f"{'M' if i == 0 else 'L'}{_px(x)},{_px(y)}" for i, (x, y) in enumerate(points))
+def styled(draw: Callable[P, str]) -> Callable[P, str]:
+    """Run `draw` under matplotlib's defaults plus `STYLE`, so the caller's rcParams never change a chart."""
+
+    @wraps(draw)
+    def render(*args: P.args, **kwargs: P.kwargs) -> str:
+        with style.context(["default", STYLE]):
+            return draw(*args, **kwargs)
+
+    return render
 
 
-def svg_document(frame: Frame, title: str, body: Sequence[str]) -> str:
-    head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{fmt_number(frame.width)}" '
-        f'height="{fmt_number(frame.height)}" viewBox="0 0 {fmt_number(frame.width)} {fmt_number(frame.height)}" '
-        f'role="img" aria-label="{html.escape(title, quote=True)}">'
-    )
-    title_el = f"<title>{html.escape(title, quote=False)}</title>"
-    background = element("rect", {"x": 0.0, "y": 0.0, "width": frame.width, "height": frame.height, "fill": "#ffffff"})
-    heading = text_el(frame.x0, 22.0, title, size=14, **{"font-weight": "bold"})
-    return "\n".join([head, title_el, background, heading, *body, "</svg>"])
+def canvas(frame: Frame, title: str) -> Figure:
+    """A blank figure of the frame's size with the title top left; its Agg canvas measures text for layout."""
+    figure = Figure(figsize=frame.figsize, dpi=PX_PER_INCH)
+    FigureCanvasAgg(figure)
+    figure.text(frame.left / frame.width, 1 - 22 / frame.height, title, fontsize=TITLE_PT, fontweight="bold")
+    return figure
 
 
-def axes(frame: Frame, sx: Scale, sy: Scale, x_ticks: Sequence[float], y_ticks: Sequence[float],
-         x_label: str, y_label: str) -> list[str]:
-    """Grid lines, tick labels, the two axis lines and their labels."""
-    out: list[str] = []
-    for tick in x_ticks:
-        x = sx(tick)
-        out.append(element("line", {"x1": x, "y1": frame.y0, "x2": x, "y2": frame.y1, "stroke": GRID_COLOUR}))
-        out.append(element("line", {"x1": x, "y1": frame.y0, "x2": x, "y2": frame.y0 + 5, "stroke": AXIS_COLOUR}))
-        out.append(text_el(x, frame.y0 + 18, fmt_number(tick), anchor="middle"))
-    for tick in y_ticks:
-        y = sy(tick)
-        out.append(element("line", {"x1": frame.x0, "y1": y, "x2": frame.x1, "y2": y, "stroke": GRID_COLOUR}))
-        out.append(element("line", {"x1": frame.x0 - 5, "y1": y, "x2": frame.x0, "y2": y, "stroke": AXIS_COLOUR}))
-        out.append(text_el(frame.x0 - 8, y + 4, fmt_number(tick), anchor="end"))
-    axis = {"stroke": AXIS_COLOUR, "stroke-width": "1.2"}
-    out.append(element("line", {"x1": frame.x0, "y1": frame.y0, "x2": frame.x1, "y2": frame.y0, **axis}))
-    out.append(element("line", {"x1": frame.x0, "y1": frame.y0, "x2": frame.x0, "y2": frame.y1, **axis}))
-    out.append(text_el((frame.x0 + frame.x1) / 2, frame.height - 14, x_label, anchor="middle", size=12))
-    mid_y = (frame.y0 + frame.y1) / 2
-    out.append(text_el(16.0, mid_y, y_label, anchor="middle", size=12, transform=f"rotate(-90 16 {_px(mid_y)})"))
-    return out
+def plot_area(figure: Figure, frame: Frame, x_label: str, y_label: str) -> Axes:
+    ax = figure.add_axes(frame.plot_area)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    return ax
 
 
+def to_svg(figure: Figure, title: str) -> str:
+    """The figure as one `<svg>` element to inline in HTML: no prolog, ids unique per chart, labelled for a11y."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata=SVG_METADATA)
+    document = buffer.getvalue()
+    svg = document[document.index("<svg") :]
+    prefix = "c" + hashlib.sha256(title.encode("utf-8")).hexdigest()[:8] + "-"
+    # Inside tags only: text content never holds a raw `<` or `>` (matplotlib escapes it)
+    svg = re.sub(r"<[^<>]+>", lambda tag: _prefix_ids(tag.group(0), prefix), svg)
+    end = svg.index(">") + 1
+    root = svg[:end].replace("<svg ", f'<svg role="img" aria-label="{escape(title, quote=True)}" ', 1)
+    return f"{root}\n <title>{escape(title, quote=False)}</title>{svg[end:].rstrip()}"
+
+
+def _prefix_ids(tag: str, prefix: str) -> str:
+    tag = re.sub(r'(\sid=")', rf"\g<1>{prefix}", tag)
+    return re.sub(r'(href="#|url\(#)', rf"\g<1>{prefix}", tag)
+
+
+@styled
 def no_data(frame: Frame, title: str) -> str:
-    message = text_el(frame.width / 2, frame.height / 2, "no data", anchor="middle", size=13, fill=AXIS_COLOUR)
-    return svg_document(frame, title, [message])
+    figure = canvas(frame, title)
+    figure.text(0.5, 0.5, "no data", ha="center", va="center", fontsize=10, color=AXIS_COLOUR)
+    return to_svg(figure, title)
 
 
 # --- label placement --------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Box:
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    def overlaps(self, other: Box) -> bool:
-        return self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
+BELOW_FIRST = (0, -1, 1, -2, 2, -3, 3, -4, 4)  # lines up (+) or down (-) from the anchor, in order of preference
+ABOVE_FIRST = (1, -1, 2, -2, 0, 3, -3)
 
 
 class LabelPlacer:
-    """Places text labels beside anchors: right or left of the anchor, nudged up or down in whole lines, at the
-    first spot that overlaps no obstacle (a drawn point) and no earlier label, and stays on the canvas."""
+    """Places text labels beside anchors: right or left of the anchor, moved up or down in whole lines, at the
+    first spot that overlaps no obstacle (a drawn point, the legend) and no earlier label and stays inside the
+    canvas and the plot area's height; a label that had to leave its anchor's line gets a thin leader line.
+    Positions are in display pixels, measured by the figure's renderer."""
 
-    GAP = 11.0
+    GAP = 9.0
+    LINE = 13.0
 
-    def __init__(self, frame: Frame, obstacles: Sequence[Box] = ()) -> None:
-        self.frame = frame
-        self.placed: list[Box] = list(obstacles)
+    def __init__(self, ax: Axes, obstacles: Sequence[Bbox] = ()) -> None:
+        self.ax = ax
+        self.renderer = ax.get_figure(root=True).canvas.get_renderer()
+        self.placed = list(obstacles)
+        page, plot = ax.get_figure(root=True).bbox, ax.bbox
+        self.area = Bbox.from_extents(page.x0 + 2, plot.y0, page.x1 - 2, plot.y1 + 4)
 
-    def place(self, x: float, y: float, text: str, *, offsets: Sequence[int] = (0, 1, -1, 2, -2, 3, -3, 4, -4),
-              size: int = 11, **extra: str | float) -> str:
-        width = len(text) * CHAR_WIDTH * size / 11
-        candidates = [box for k in offsets for box in self._boxes(x, y + k * LINE_HEIGHT, width)]
-        box = next((b for b in candidates if self._free(b)), candidates[0])
+    def place(self, x: float, y: float, text: str, *, lines: Sequence[int] = BELOW_FIRST, **style: Any) -> None:
+        """Label the data point (x, y)."""
+        spots = [(side, line) for line in lines for side in (1, -1)]
+        side, line = next((spot for spot in spots if self._fits(x, y, text, spot, style)), spots[0])
+        box = self._label(x, y, text, (side, line), style).get_window_extent(self.renderer)
         self.placed.append(box)
-        anchor, text_x = ("start", box.x0) if box.x0 > x else ("end", box.x1)
-        label = text_el(text_x, box.y1 - 3, text, anchor=anchor, size=size, **extra)
-        return leader_line(x, y, box) + label
+        if line:
+            self._leader(x, y, box, side)
+
+    def _label(self, x: float, y: float, text: str, spot: tuple[int, int], style: dict[str, Any]) -> Annotation:
+        side, line = spot
+        return self.ax.annotate(
+            text,
+            (x, y),
+            xytext=(side * self.GAP, line * self.LINE),
+            textcoords="offset pixels",
+            ha="left" if side > 0 else "right",
+            va="center",
+            **style,
+        )
+
+    def _fits(self, x: float, y: float, text: str, spot: tuple[int, int], style: dict[str, Any]) -> bool:
+        label = self._label(x, y, text, spot, style)
+        box = label.get_window_extent(self.renderer)
+        label.remove()
+        inside = self.area.x0 <= box.x0 and box.x1 <= self.area.x1 and self.area.y0 <= box.y0
+        return inside and box.y1 <= self.area.y1 and not any(box.overlaps(other) for other in self.placed)
+
+    def _leader(self, x: float, y: float, box: Bbox, side: int) -> None:
+        end = (box.x0 - 2 if side > 0 else box.x1 + 2, (box.y0 + box.y1) / 2)
+        end_x, end_y = self.ax.transData.inverted().transform(end)
+        self.ax.add_line(Line2D([x, end_x], [y, end_y], color=LEADER_COLOUR, linewidth=0.6, zorder=1))
 
 
-    def _boxes(self, x: float, y: float, width: float) -> tuple[Box, Box]:
-        right = Box(x + self.GAP, y - 9, x + self.GAP + width, y + 4)
-        left = Box(x - self.GAP - width, y - 9, x - self.GAP, y + 4)
-        return right, left
-
-    def _free(self, box: Box) -> bool:
-        on_canvas = box.x0 >= 2 and box.x1 <= self.frame.width - 2 and box.y0 >= self.frame.y1 - 4
-        on_canvas = on_canvas and box.y1 <= self.frame.y0
-        return on_canvas and not any(box.overlaps(other) for other in self.placed)
-
-
-def leader_line(x: float, y: float, box: Box) -> str:
-    """A thin line from an anchor to its label when the label had to move off the anchor's line; else ''."""
-    middle = (box.y0 + box.y1) / 2
-    if abs(middle - (y - 2.5)) < LINE_HEIGHT / 2:
-        return ""
-    end_x = box.x0 - 2 if box.x0 > x else box.x1 + 2
-    return element("line", {"x1": x, "y1": y, "x2": end_x, "y2": middle, "stroke": "#999999", "stroke-width": "0.8"})
-
-
-def dot_box(x: float, y: float, radius: float) -> Box:
-    return Box(x - radius, y - radius, x + radius, y + radius)
+def dot_boxes(ax: Axes, xs: Sequence[float], ys: Sequence[float], size_pt2: float) -> list[Bbox]:
+    """Display boxes of scatter markers of area `size_pt2` (points squared, as `Axes.scatter` takes it)."""
+    radius = math.sqrt(size_pt2) / 2 * PX_PER_INCH / 72
+    centres = ax.transData.transform(list(zip(xs, ys, strict=True)))
+    return [Bbox.from_extents(cx - radius, cy - radius, cx + radius, cy + radius) for cx, cy in centres]
 
 
 # --- charts -----------------------------------------------------------------------------------------------
 
-
-def _x_axis(values: Sequence[float], frame: Frame, log: bool,
-            ticks: Sequence[float] | None) -> tuple[Scale, list[float]]:
-    if log and min(values) > 0:  # a log axis cannot show zero or less: those charts fall back to linear
-        lo, hi = log_range(values)
-        chosen = list(ticks) if ticks is not None else log_ticks(lo, hi)
-        return Scale(lo, hi, frame.x0, frame.x1, log=True), chosen
-    lo, hi, auto = linear_ticks(*padded_range(values))
-    chosen = [t for t in ticks if lo <= t <= hi] if ticks is not None else auto
-    return Scale(lo, hi, frame.x0, frame.x1), chosen
+DOT_SIZE = 55.0  # marker areas in points squared
+RING_SIZE = 230.0
 
 
-def _y_axis(values: Sequence[float], frame: Frame, y_range: tuple[float, float] | None) -> tuple[Scale, list[float]]:
-    lo, hi, ticks = linear_ticks(*(y_range or padded_range(values)))
-    return Scale(lo, hi, frame.y0, frame.y1), ticks
-
-
+@styled
 def scatter_chart(
     points: Sequence[Point],
     *,
@@ -318,46 +351,53 @@ def scatter_chart(
     log_x: bool = False,
     frame: Frame = SCATTER_FRAME,
 ) -> str:
-    """Labelled points; `front` is drawn as a highlighted polyline (in the given order); `marks` get a ring and a
-    caption. Coordinates of `front` and `marks` are in data units, like the points'."""
+    """Labelled points; `front` is drawn as a dashed line (in the given order); `marks` get a ring and a caption.
+    Coordinates of `front` and `marks` are in data units, like the points'."""
     if not points:
         return no_data(frame, title)
-    xs = [p.x for p in points] + [m.x for m in marks]
-    ys = [p.y for p in points] + [m.y for m in marks]
-    sx, x_ticks = _x_axis(xs, frame, log_x, None)
-    sy, y_ticks = _y_axis(ys, frame, None)
-    body = axes(frame, sx, sy, x_ticks, y_ticks, x_label, y_label)
+    figure = canvas(frame, title)
+    ax = plot_area(figure, frame, x_label, y_label)
+    x_axis(ax, [p.x for p in points] + [m.x for m in marks], log_x, None)
+    y_axis(ax, [p.y for p in points] + [m.y for m in marks], None)
+    xs, ys = [p.x for p in points], [p.y for p in points]
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(points))]
+    ax.scatter(xs, ys, s=DOT_SIZE, c=colours, zorder=3, gid="points")
     if len(front) > 1:
-        pixels = [(sx(x), sy(y)) for x, y in front]
-        line = " ".join(f"{_px(x)},{_px(y)}" for x, y in pixels)
-        style = {"fill": "none", "stroke": FRONT_COLOUR, "stroke-width": "2", "stroke-dasharray": "6 3"}
-        body.append(element("polyline", {"class": "pareto-front", "points": line, **style}))
-    dots = [(sx(p.x), sy(p.y)) for p in points]
-    rings = [(sx(m.x), sy(m.y)) for m in marks]
-    for index, (x, y) in enumerate(dots):
-        body.append(element("circle", {"cx": x, "cy": y, "r": "5", "fill": PALETTE[index % len(PALETTE)]}))
-    for x, y in rings:
-        body.append(element("circle", {"class": "pick", "cx": x, "cy": y, "r": "9", "fill": "none",
-                                       "stroke": PICK_COLOUR, "stroke-width": "2"}))
-    placer = LabelPlacer(frame, [dot_box(x, y, 6) for x, y in dots] + [dot_box(x, y, 10) for x, y in rings])
-    above_first = (-1, 1, -2, 2, 0, -3, 3)
-    for mark, (x, y) in zip(marks, rings, strict=True):
-        body.append(placer.place(x, y, mark.caption, offsets=above_first, fill=PICK_COLOUR, **{"font-weight": "bold"}))
-    for point, (x, y) in zip(points, dots, strict=True):
-        body.append(placer.place(x, y, point.label))
-    if len(front) > 1:
-        body.append(_front_legend(frame))
-    return svg_document(frame, title, body)
+        ax.plot(
+            *zip(*front, strict=True),
+            color=FRONT_COLOUR,
+            linewidth=1.8,
+            linestyle=(0, (6, 3)),
+            zorder=2,
+            label="Pareto front",
+            gid="pareto-front",
+        )
+    mark_xs, mark_ys = [m.x for m in marks], [m.y for m in marks]
+    if marks:
+        ax.scatter(
+            mark_xs,
+            mark_ys,
+            s=RING_SIZE,
+            facecolors="none",
+            edgecolors=PICK_COLOUR,
+            linewidths=1.8,
+            zorder=4,
+            label="scenario pick",
+            gid="picks",
+        )
+    obstacles = dot_boxes(ax, xs, ys, DOT_SIZE) + dot_boxes(ax, mark_xs, mark_ys, RING_SIZE)
+    if len(front) > 1 or marks:
+        legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        obstacles.append(legend.get_window_extent(figure.canvas.get_renderer()))
+    placer = LabelPlacer(ax, obstacles)
+    for mark in marks:
+        placer.place(mark.x, mark.y, mark.caption, lines=ABOVE_FIRST, color=PICK_COLOUR, fontweight="bold")
+    for point in points:
+        placer.place(point.x, point.y, point.label)
+    return to_svg(figure, title)
 
 
-def _front_legend(frame: Frame) -> str:
-    y = frame.y1 + 10
-    x = frame.x1 + 16
-    line = element("line", {"x1": x, "y1": y - 4, "x2": x + 24, "y2": y - 4, "stroke": FRONT_COLOUR,
-                            "stroke-width": "2", "stroke-dasharray": "6 3"})
-    return line + text_el(x + 30, y, "Pareto front")
-
-
+@styled
 def line_chart(
     series: Sequence[Series],
     *,
@@ -375,35 +415,23 @@ def line_chart(
     drawn = [s for s in series if s.points]
     if not drawn:
         return no_data(frame, title)
-    xs = [x for s in drawn for x, _ in s.points]
-    ys = [y for s in drawn for _, y in s.points]
-    sx, ticks = _x_axis(xs, frame, log_x, x_ticks)
-    sy, y_ticks = _y_axis(ys, frame, y_range)
-    body = axes(frame, sx, sy, ticks, y_ticks, x_label, y_label)
+    figure = canvas(frame, title)
+    ax = plot_area(figure, frame, x_label, y_label)
+    x_axis(ax, [x for s in drawn for x, _ in s.points], log_x, x_ticks)
+    y_axis(ax, [y for s in drawn for _, y in s.points], y_range)
     dots = markers if markers is not None else all(len(s.points) <= 20 for s in drawn)
     for index, item in enumerate(series):
-        if item.points:
-            body.extend(_series_marks(item, PALETTE[index % len(PALETTE)], sx, sy, dots))
-    body.extend(_legend(series, frame))
-    return svg_document(frame, title, body)
-
-
-def _series_marks(item: Series, colour: str, sx: Scale, sy: Scale, dots: bool) -> list[str]:
-    pixels = [(sx(x), sy(y)) for x, y in item.points]
-    out = [element("path", {"d": path_d(pixels), "fill": "none", "stroke": colour, "stroke-width": "2"})]
-    if dots:
-        out.extend(element("circle", {"cx": x, "cy": y, "r": "3.5", "fill": colour}) for x, y in pixels)
-    return out
-
-
-def _legend(series: Sequence[Series], frame: Frame) -> list[str]:
-    out: list[str] = []
-    x = frame.x1 + 16
-    for index, item in enumerate(series):
-        y = frame.y1 + 10 + index * 18
-        colour = PALETTE[index % len(PALETTE)]
-        swatch = {"x1": x, "y1": y - 4, "x2": x + 22, "y2": y - 4, "stroke": colour, "stroke-width": "3"}
-        out.append(element("line", swatch))
-        suffix = "" if item.points else " (no data)"
-        out.append(text_el(x + 28, y, item.name + suffix))
-    return out
+        xs, ys = [x for x, _ in item.points], [y for _, y in item.points]
+        name = item.name if item.points else f"{item.name} (no data)"
+        ax.plot(
+            xs,
+            ys,
+            color=PALETTE[index % len(PALETTE)],
+            linewidth=1.8,
+            marker="o" if dots else None,
+            markersize=4.5,
+            label=name,
+            gid=f"series-{index}",
+        )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return to_svg(figure, title)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,22 +20,36 @@ from models.latency import interleaved_latency
 from models.quantize import DYNAMIC_RECIPE, STATIC_RECIPE, quantize_dynamic_int8, quantize_static_int8
 from models.sources import LoadedModel, load_candidate
 from models.store import (
-    RUNTIME_VARIANTS, directory_bytes, find_current, fingerprint, git_commit, package_versions, save_variant, variant_name,
+    RUNTIME_VARIANTS,
+    directory_bytes,
+    find_current,
+    fingerprint,
+    git_commit,
+    package_versions,
+    record_digests,
+    save_variant,
+    variant_name,
 )
 from models.train import fine_tune
 from service.classifier import load_classifier
+from service.contracts import Evaluation, ImageInputSpec, RuntimeVariant, ServingSpec, TextInputSpec, VariantMetadata
+from service.contracts.metadata import RUNTIME_OF, TestSplit
 from service.preprocessing import ImageSpec, TextEncoder, images_to_batch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 EVAL_BATCH = 64
 PIPELINE_VERSION = 1  # bump when a change here alters what prepare builds
+# prepare trains, evaluates and probes one model at a time, so it uses both cores of the reference machine; the
+# service instead runs each variant with ServiceConfig.threads (1) in each of its workers (one per core). Evaluation
+# results do not depend on it; the latency probe in each variant's metadata records the count it ran with.
+PREPARE_THREADS = 2
 
 
 @dataclass
 class Options:
     force: bool = False
-    threads: int = 2
+    threads: int = PREPARE_THREADS
     max_samples: int | None = None  # overrides every candidate's training budget
     epochs: float | None = None
     gate_max_drop: float | None = None  # overrides the task's gate threshold
@@ -44,14 +59,14 @@ class Options:
 @dataclass
 class VariantRow:
     name: str
-    metadata: dict[str, Any]
+    metadata: dict[str, Any]  # as the store holds it (`service.contracts.VariantMetadata`)
     status: str  # built | current
 
 
-def input_spec(task: Task) -> dict[str, Any]:
+def input_spec(task: Task) -> TextInputSpec | ImageInputSpec:
     if task.kind == "text":
-        return {"max_length": task.max_length}
-    return ImageSpec(task.image_size, IMAGENET_MEAN, IMAGENET_STD).to_metadata()
+        return TextInputSpec(max_length=task.max_length)
+    return ImageInputSpec(image_size=task.image_size, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 def make_encoder(task: Task, loaded: LoadedModel) -> Callable[[list[Any]], dict[str, np.ndarray]]:
@@ -72,7 +87,11 @@ def versions() -> dict[str, str | None]:
 
 def batch_logits(predict: Callable[[list[Any]], np.ndarray], items: list[Any], desc: str) -> np.ndarray:
     """Logits in the order of `items`; texts are batched by length so little compute goes to padding."""
-    order = np.argsort([len(i) for i in items], kind="stable") if items and isinstance(items[0], str) else np.arange(len(items))
+    order = (
+        np.argsort([len(i) for i in items], kind="stable")
+        if items and isinstance(items[0], str)
+        else np.arange(len(items))
+    )
     chunks = [
         predict([items[i] for i in order[start : start + EVAL_BATCH]])
         for start in tqdm(range(0, len(items), EVAL_BATCH), desc=desc, unit="batch", leave=False)
@@ -84,14 +103,14 @@ def batch_logits(predict: Callable[[list[Any]], np.ndarray], items: list[Any], d
 
 
 def evaluate_variant(
-    model_dir: Path, metadata: dict[str, Any], test: Split, reference_logits: np.ndarray | None, threads: int
-) -> tuple[dict[str, Any], np.ndarray]:
+    model_dir: Path, spec: ServingSpec, test: Split, reference_logits: np.ndarray | None, threads: int
+) -> tuple[Evaluation, np.ndarray]:
     """Evaluate a built variant exactly as it will be served (loaded back from its directory)."""
-    classifier = load_classifier(model_dir, metadata, threads=threads)
-    logits = batch_logits(classifier.logits, test.items, f"eval {metadata['variant']}")
-    evaluation = classification_metrics(logits, test.targets, metadata["labels"])
+    classifier = load_classifier(model_dir, spec, threads=threads)
+    logits = batch_logits(classifier.logits, test.items, f"eval {model_dir.name}")
+    evaluation = classification_metrics(logits, test.targets, spec.labels)
     if reference_logits is not None:
-        evaluation["vs_reference"] = compare_outputs(logits, reference_logits)
+        evaluation = evaluation.model_copy(update={"vs_reference": compare_outputs(logits, reference_logits)})
     return evaluation, logits
 
 
@@ -134,27 +153,47 @@ def image_latency(task: Task, root: Path, options: Options) -> dict[str, Any]:
 
 
 def prepare_candidate(
-    task_name: str, task: Task, candidate: Candidate, data: TaskData, options: Options
+    task_name: str,
+    task: Task,
+    candidate: Candidate,
+    data: TaskData,
+    options: Options,
+    log: Callable[[str], None] = print,
 ) -> list[VariantRow]:
     config = train_config(candidate, options)
     max_drop = task.gate_max_drop if options.gate_max_drop is None else options.gate_max_drop
     task_spec = task.model_dump(mode="json", exclude={"candidates", "description", "gate_max_drop"})
-    base = fingerprint(PIPELINE_VERSION, task_spec, candidate.model_dump(mode="json", exclude={"train"}), config.model_dump(), data.test_fingerprint)
-    recipes = {"torch-fp32": None, "onnx-fp32": OPSET, "onnx-int8": DYNAMIC_RECIPE if task.kind == "text" else STATIC_RECIPE}
+    base = fingerprint(
+        PIPELINE_VERSION,
+        task_spec,
+        candidate.model_dump(mode="json", exclude={"train"}),
+        config.model_dump(),
+        data.test_fingerprint,
+    )
+    recipes = {
+        "torch-fp32": None,
+        "onnx-fp32": OPSET,
+        "onnx-int8": DYNAMIC_RECIPE if task.kind == "text" else STATIC_RECIPE,
+    }
     prints = {v: fingerprint(base, v, recipes[v], max_drop) for v in RUNTIME_VARIANTS}
     names = {v: variant_name(task_name, candidate.name, v) for v in RUNTIME_VARIANTS}
     current = {v: find_current(names[v], prints[v]) for v in RUNTIME_VARIANTS}
     if not options.force and all(current.values()):
+        for model in current.values():
+            if record_digests(model):  # stored before prepare recorded content hashes: no rebuild needed
+                log(f"{model.tag}: recorded the SHA-256 of its files as they are now (artifact_sha256)")
         return [VariantRow(names[v], current[v].info.metadata, "current") for v in RUNTIME_VARIANTS]
 
     torch.manual_seed(config.seed)  # new classification heads start from seeded weights: reproducible runs
     loaded = load_candidate(task, candidate, data.labels)
-    training = fine_tune(loaded.module, make_encoder(task, loaded), data.train, config, f"train {task_name}/{candidate.name}")
+    training = fine_tune(
+        loaded.module, make_encoder(task, loaded), data.train, config, f"train {task_name}/{candidate.name}"
+    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="scenario-serve-") as tmp:
         root = Path(tmp)
         quantization = build_variant_dirs(task, loaded, data, root)
-        common = {
+        common: dict[str, Any] = {
             "task": task_name,
             "task_kind": task.kind,
             "labels": data.labels,
@@ -164,36 +203,45 @@ def prepare_candidate(
             "architecture": loaded.architecture,
             "input_spec": input_spec(task),
             "training": training,
-            "test_split": {"fingerprint": data.test_fingerprint, "rows": len(data.test.items)},
+            "test_split": TestSplit(fingerprint=data.test_fingerprint, rows=len(data.test.items)),
             "versions": versions(),
             "git_commit": git_commit(),
         }
         latency = image_latency(task, root, options) if task.kind == "image" else None
         reference_logits, reference_eval = None, None
-        for variant in RUNTIME_VARIANTS:
-            metadata = {
+        for variant in map(RuntimeVariant, RUNTIME_VARIANTS):
+            runtime, precision = RUNTIME_OF[variant]
+            spec = ServingSpec(
+                task_kind=task.kind,
+                labels=data.labels,
+                runtime=runtime,
+                architecture=loaded.architecture,
+                input_spec=common["input_spec"],
+            )
+            evaluation, logits = evaluate_variant(root / variant, spec, data.test, reference_logits, options.threads)
+            metadata = VariantMetadata(
                 **common,
-                "variant": variant,
-                "runtime": "torch" if variant == "torch-fp32" else "onnxruntime",
-                "precision": "int8" if variant.endswith("int8") else "fp32",
-                "quantization": quantization[variant] or None,
-                "reference": None if variant == "torch-fp32" else names["torch-fp32"],
-                "size_bytes": directory_bytes(root / variant),
-                "fingerprint": prints[variant],
-            }
-            if latency and variant != "torch-fp32":
-                metadata["latency_probe"] = latency
-            evaluation, logits = evaluate_variant(root / variant, metadata, data.test, reference_logits, options.threads)
-            metadata["eval"] = evaluation
-            metadata["gate"] = gate(evaluation, reference_eval, max_drop)
-            if variant == "torch-fp32":
+                variant=variant,
+                runtime=runtime,
+                precision=precision,
+                quantization=quantization[variant] or None,
+                reference=None if variant == RuntimeVariant.TORCH_FP32 else names["torch-fp32"],
+                size_bytes=directory_bytes(root / variant),
+                fingerprint=prints[variant],
+                latency_probe=latency if variant != RuntimeVariant.TORCH_FP32 else None,
+                evaluation=evaluation,
+                gate=gate(evaluation, reference_eval, max_drop),
+            )
+            if variant == RuntimeVariant.TORCH_FP32:
                 reference_logits, reference_eval = logits, evaluation
-            save_variant(names[variant], root / variant, metadata)
-            rows.append(VariantRow(names[variant], metadata, "built"))
+            model = save_variant(names[variant], root / variant, metadata)
+            rows.append(VariantRow(names[variant], dict(model.info.metadata), "built"))
     return rows
 
 
-def prepare(catalog: Catalog, tasks: list[str] | None, options: Options, log: Callable[[str], None] = print) -> list[VariantRow]:
+def prepare(
+    catalog: Catalog, tasks: list[str] | None, options: Options, log: Callable[[str], None] = print
+) -> list[VariantRow]:
     torch.set_num_threads(options.threads)
     unknown = sorted(set(tasks or []) - set(catalog.tasks))
     if unknown:
@@ -203,11 +251,13 @@ def prepare(catalog: Catalog, tasks: list[str] | None, options: Options, log: Ca
         if tasks and task_name not in tasks:
             continue
         data = load_task_data(task)
-        log(f"{task_name}: {len(data.train.items)} train / {len(data.validation.items)} validation / "
-            f"{len(data.test.items)} test rows, labels {data.labels}")
+        log(
+            f"{task_name}: {len(data.train.items)} train / {len(data.validation.items)} validation / "
+            f"{len(data.test.items)} test rows, labels {data.labels}"
+        )
         for candidate in task.candidates:
             if not candidate.enabled:
                 log(f"{task_name}/{candidate.name}: skipped (enabled: false in the catalog)")
                 continue
-            rows.extend(prepare_candidate(task_name, task, candidate, data, options))
+            rows.extend(prepare_candidate(task_name, task, candidate, data, options, log))
     return rows

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from models.catalog import format_validation_error
+from service.contracts.common import Strict
 
 DEFAULT_SCENARIOS = Path(__file__).with_name("scenarios.yaml")
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
@@ -33,10 +34,6 @@ class ScenarioError(ValueError):
     """The scenario file is missing, not YAML, or fails validation; the message names the key."""
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 class Load(Strict):
     """How requests arrive: one at a time, Poisson arrivals at a target rate, or all at once."""
 
@@ -44,7 +41,7 @@ class Load(Strict):
     target_rps: float | None = Field(None, gt=0, description="server only: the arrival rate to hold, requests/s")
 
     @model_validator(mode="after")
-    def _rate_only_for_server(self) -> "Load":
+    def _rate_only_for_server(self) -> Load:
         if self.pattern == "server" and self.target_rps is None:
             raise ValueError("target_rps: required for the server pattern")
         if self.pattern != "server" and self.target_rps is not None:
@@ -91,13 +88,15 @@ class Scenario(Strict):
     quality_tie_points: float = Field(0.1, ge=0, description="macro-F1 points that count as a tie")
 
     @model_validator(mode="after")
-    def _coherent(self) -> "Scenario":
+    def _coherent(self) -> Scenario:
         if self.load.pattern == "server" and self.constraints.p99_latency_ms is None:
             raise ValueError("constraints.p99_latency_ms: required for the server pattern (the latency bound)")
         if self.load.pattern == "offline":
             latency = [name for name in LATENCY_CONSTRAINTS if getattr(self.constraints, name) is not None]
             if latency:
-                raise ValueError(f"constraints.{latency[0]}: offline measures throughput only; use single-stream or server")
+                raise ValueError(
+                    f"constraints.{latency[0]}: offline measures throughput only; use single-stream or server"
+                )
             if self.objective == "minimize_latency":
                 raise ValueError("objective: minimize_latency needs a single-stream or server pattern")
         if self.tie_breaks and self.objective in self.tie_breaks:
@@ -116,7 +115,7 @@ class TaskScenarios(Strict):
     scenarios: dict[Annotated[str, Field(pattern=SLUG)], Scenario] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _default_exists(self) -> "TaskScenarios":
+    def _default_exists(self) -> TaskScenarios:
         if self.default_scenario not in self.scenarios:
             raise ValueError(f"default_scenario: {self.default_scenario!r} is not one of {', '.join(self.scenarios)}")
         return self

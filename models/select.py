@@ -9,10 +9,11 @@ and the evidence says so; `--strict` turns that into a non-zero exit in the CLI.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from models.scenarios import Objective, Scenario, ScenarioFile
+from service.contracts import CandidateEvidence, ConstraintFailure, MeasurementsRef, ScenarioMetrics, SelectionEvidence
 from service.routing import parse_selection
 
 Metrics = dict[str, Any]
@@ -42,8 +43,8 @@ class SelectionInputError(ValueError):
 @dataclass
 class Candidate:
     variant: str
-    metrics: Metrics
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    metrics: ScenarioMetrics | None  # None: not measured at the served thread count
+    failures: list[ConstraintFailure] = field(default_factory=list)
 
     @property
     def feasible(self) -> bool:
@@ -51,7 +52,39 @@ class Candidate:
 
     @property
     def total_excess(self) -> float:
-        return sum(f["excess_pct"] for f in self.failures)
+        return sum(f.excess_pct for f in self.failures)
+
+    def metric(self, name: str) -> Any:
+        return None if self.metrics is None else getattr(self.metrics, name)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What every scenario of a task is judged against: the measurements, the FP32 baseline, the best quality."""
+
+    measurements: MeasurementsRef
+    baseline: str
+    best_macro_f1: float
+
+
+@dataclass(frozen=True)
+class SelectedRoute:
+    """One scenario's route in the selection file, with select's evidence."""
+
+    variant: str
+    fallbacks: list[str]
+    constraints: dict[str, Any]
+    objective: str
+    evidence: SelectionEvidence
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "fallbacks": self.fallbacks,
+            "constraints": self.constraints,
+            "objective": self.objective,
+            "evidence": self.evidence.model_dump(mode="json"),
+        }
 
 
 @dataclass
@@ -64,7 +97,7 @@ class Outcome:
     fallbacks: list[str]
     feasible: bool
     message: str
-    metrics: Metrics
+    metrics: Metrics  # the pick's ScenarioMetrics as a dict; {} when it was not measured
 
 
 # --- metrics of a variant under a scenario ------------------------------------------------------------------
@@ -72,7 +105,10 @@ class Outcome:
 
 def _server_entry(run: dict[str, Any], scenario: Scenario) -> dict[str, Any] | None:
     for entry in run.get("server", []):
-        if (entry["p99_bound_ms"], entry["target_rps"]) == (scenario.constraints.p99_latency_ms, scenario.load.target_rps):
+        if (entry["p99_bound_ms"], entry["target_rps"]) == (
+            scenario.constraints.p99_latency_ms,
+            scenario.load.target_rps,
+        ):
             return entry
     return None
 
@@ -92,59 +128,67 @@ def _latencies(run: dict[str, Any], scenario: Scenario) -> tuple[dict[str, float
     return {k: single[k] for k in ("p50_ms", "p95_ms", "p99_ms")}, 1000.0 / single["mean_ms"]
 
 
-def scenario_metrics(record: dict[str, Any], run: dict[str, Any], scenario: Scenario, best_f1: float) -> Metrics:
+def scenario_metrics(
+    record: dict[str, Any], run: dict[str, Any], scenario: Scenario, best_f1: float
+) -> ScenarioMetrics:
     latencies, throughput = _latencies(run, scenario)
     quality = record["quality"]
     headline = latencies["p99_ms"] if scenario.load.pattern == "server" else latencies["p95_ms"]
-    return {
-        "macro_f1": quality["macro_f1"],
-        "accuracy": quality["accuracy"],
-        "quality_drop": round((best_f1 - quality["macro_f1"]) * 100, 4),
+    return ScenarioMetrics(
+        macro_f1=quality["macro_f1"],
+        accuracy=quality["accuracy"],
+        quality_drop=round((best_f1 - quality["macro_f1"]) * 100, 4),
         **latencies,
-        "latency_ms": headline,
-        "throughput_rps": throughput,
-        "size_mb": record["size_mb"],
-        "memory_mb": run["memory"]["peak_rss_mb"],
-        "threads": run["threads"],
-    }
+        latency_ms=headline,
+        throughput_rps=throughput,
+        size_mb=record["size_mb"],
+        memory_mb=run["memory"]["peak_rss_mb"],
+        threads=run["threads"],
+    )
 
 
 # --- constraints ------------------------------------------------------------------------------------------------
 
 
-def failure(constraint: str, limit: float, value: float | None) -> dict[str, Any] | None:
+def not_measured(constraint: str, limit: float) -> ConstraintFailure:
+    return ConstraintFailure(constraint=constraint, limit=limit, value=None, excess=None, excess_pct=100.0)
+
+
+def failure(constraint: str, limit: float, value: float | None) -> ConstraintFailure | None:
     """The failure record when `value` breaks the constraint, else None; a missing value always fails."""
     if value is None:
-        return {"constraint": constraint, "limit": limit, "value": None, "excess": None, "excess_pct": 100.0}
+        return not_measured(constraint, limit)
     excess = value - limit if constraint in UPPER_BOUNDS else limit - value
     if excess <= 0:
         return None
-    return {
-        "constraint": constraint,
-        "limit": limit,
-        "value": round(value, 4),
-        "excess": round(excess, 4),
-        "excess_pct": round(100.0 * excess / limit, 2),
-    }
+    return ConstraintFailure(
+        constraint=constraint,
+        limit=limit,
+        value=round(value, 4),
+        excess=round(excess, 4),
+        excess_pct=round(100.0 * excess / limit, 2),
+    )
 
 
-def failures(metrics: Metrics, scenario: Scenario) -> list[dict[str, Any]]:
+def failures(metrics: ScenarioMetrics, scenario: Scenario) -> list[ConstraintFailure]:
     found = []
     for constraint, limit in scenario.constraints.active().items():
         metric = UPPER_BOUNDS.get(constraint) or LOWER_BOUNDS[constraint]
-        broken = failure(constraint, limit, metrics.get(metric))
+        broken = failure(constraint, limit, getattr(metrics, metric))
         if broken is not None:
             found.append(broken)
     return found
 
 
-def describe(item: dict[str, Any]) -> str:
+def describe(item: ConstraintFailure) -> str:
     """E.g. `p99_latency_ms <= 50 (62.1, +24.2%)`."""
-    head = f"{item['constraint']} {SYMBOLS[item['constraint']]} {item['limit']:g}"
-    if item["value"] is None:
+    head = f"{item.constraint} {SYMBOLS[item.constraint]} {item.limit:g}"
+    if item.value is None:
         return f"{head} (not measured)"
-    return f"{head} ({item['value']:g}, {item['excess_pct']:+.1f}% over)" if item["constraint"] in UPPER_BOUNDS else (
-        f"{head} ({item['value']:g}, {item['excess_pct']:.1f}% short)"
+    return (
+        f"{head} ({item.value:g}, {item.excess_pct:+.1f}% over)"
+        if item.constraint in UPPER_BOUNDS
+        else (f"{head} ({item.value:g}, {item.excess_pct:.1f}% short)")
     )
 
 
@@ -154,7 +198,7 @@ def describe(item: dict[str, Any]) -> str:
 def _value(candidate: Candidate, objective: Objective) -> float:
     """Larger is better; a missing metric ranks last."""
     metric, sign = OBJECTIVE_METRICS[objective]
-    value = candidate.metrics.get(metric)
+    value = candidate.metric(metric)
     return float("-inf") if value is None else sign * float(value)
 
 
@@ -185,12 +229,12 @@ def rank(candidates: list[Candidate], objectives: tuple[Objective, ...], scenari
 
 
 def infeasible_message(candidates: list[Candidate]) -> str:
-    """"no variant meets <constraint>; nearest: ..." naming the constraints every candidate fails, if any."""
-    failed_by_all = set.intersection(*({f["constraint"] for f in c.failures} for c in candidates))
+    """ "no variant meets <constraint>; nearest: ..." naming the constraints every candidate fails, if any."""
+    failed_by_all = set.intersection(*({f.constraint for f in c.failures} for c in candidates))
     nearest = candidates[0]
     if failed_by_all:
-        shared = [f for f in nearest.failures if f["constraint"] in failed_by_all]
-        what = " and ".join(f"{f['constraint']} {SYMBOLS[f['constraint']]} {f['limit']:g}" for f in shared)
+        shared = [f for f in nearest.failures if f.constraint in failed_by_all]
+        what = " and ".join(f"{f.constraint} {SYMBOLS[f.constraint]} {f.limit:g}" for f in shared)
     else:
         what = "all constraints together"
     return f"no variant meets {what}; nearest: {nearest.variant}, " + "; ".join(describe(f) for f in nearest.failures)
@@ -218,59 +262,60 @@ def scenario_constraints(scenario: Scenario, threads: int) -> dict[str, Any]:
 
 
 def select_scenario(
-    task: dict[str, Any], scenario: Scenario, threads: int, max_fallbacks: int, context: dict[str, Any]
-) -> dict[str, Any]:
-    best_f1 = context["best_macro_f1"]
+    task: dict[str, Any], scenario: Scenario, threads: int, max_fallbacks: int, context: TaskContext
+) -> SelectedRoute:
     candidates = []
     for name, record in task["variants"].items():
         run = record["runs"].get(str(threads))
         if run is None:
-            missing = {"constraint": "threads", "limit": threads, "value": None, "excess": None, "excess_pct": 100.0}
-            candidates.append(Candidate(name, {}, [missing]))
+            candidates.append(Candidate(name, None, [not_measured("threads", threads)]))
             continue
-        metrics = scenario_metrics(record, run, scenario, best_f1)
+        metrics = scenario_metrics(record, run, scenario, context.best_macro_f1)
         candidates.append(Candidate(name, metrics, failures(metrics, scenario)))
     ordered, message = decide(candidates, scenario)
     chosen = ordered[0]
     feasible_rest = [c.variant for c in ordered[1:] if c.feasible]
     fallbacks = (feasible_rest if chosen.feasible else [c.variant for c in ordered[1:]])[:max_fallbacks]
     ranks = {c.variant: i + 1 for i, c in enumerate(c for c in ordered if c.feasible)}
-    return {
-        "variant": chosen.variant,
-        "fallbacks": fallbacks,
-        "constraints": scenario_constraints(scenario, threads),
-        "objective": scenario.objective,
-        "evidence": {
-            "feasible": chosen.feasible,
-            "message": message,
-            **context,
-            "ranking": list(scenario.ranking),
-            "metrics": chosen.metrics,
-            "candidates": [
-                {"variant": c.variant, "rank": ranks.get(c.variant), "feasible": c.feasible, "metrics": c.metrics,
-                 "failures": c.failures}
-                for c in ordered
-            ],
-        },
-    }
+    evidence = SelectionEvidence(
+        feasible=chosen.feasible,
+        message=message,
+        measurements=context.measurements,
+        baseline=context.baseline,
+        best_macro_f1=context.best_macro_f1,
+        ranking=list(scenario.ranking),
+        metrics=chosen.metrics,
+        candidates=[
+            CandidateEvidence(
+                variant=c.variant,
+                rank=ranks.get(c.variant),
+                feasible=c.feasible,
+                metrics=c.metrics,
+                failures=c.failures,
+            )
+            for c in ordered
+        ],
+    )
+    constraints = scenario_constraints(scenario, threads)
+    return SelectedRoute(chosen.variant, fallbacks, constraints, scenario.objective, evidence)
 
 
 # --- the whole file -------------------------------------------------------------------------------------------
 
 
 def baseline_variant(variants: dict[str, dict[str, Any]]) -> str:
-    """"The FP32 baseline": the eager torch-fp32 variant of the best-quality candidate (else the best variant)."""
+    """ "The FP32 baseline": the eager torch-fp32 variant of the best-quality candidate (else the best variant)."""
     eager = {n: r for n, r in variants.items() if r.get("variant") == "torch-fp32"} or variants
     return max(eager, key=lambda n: (eager[n]["quality"]["macro_f1"], n))
 
 
-def task_context(task: dict[str, Any], measurements: dict[str, Any], path: str) -> dict[str, Any]:
+def task_context(task: dict[str, Any], measurements: dict[str, Any], path: str) -> TaskContext:
     variants = task["variants"]
-    return {
-        "measurements": {"path": path, "generated_at": measurements.get("generated_at")},
-        "baseline": baseline_variant(variants),
-        "best_macro_f1": max(r["quality"]["macro_f1"] for r in variants.values()),
-    }
+    return TaskContext(
+        measurements=MeasurementsRef(path=path, generated_at=measurements.get("generated_at")),
+        baseline=baseline_variant(variants),
+        best_macro_f1=max(r["quality"]["macro_f1"] for r in variants.values()),
+    )
 
 
 def measured_task(measurements: dict[str, Any], name: str) -> dict[str, Any]:
@@ -293,7 +338,7 @@ def select(
     selection: dict[str, Any] = {
         "version": 1,
         "generated_by": "scenario-serve select",
-        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "tasks": {},
     }
     outcomes = []
@@ -304,10 +349,18 @@ def select(
         routes = {}
         for scenario_name, scenario in config.scenarios.items():
             route = select_scenario(task, scenario, served_threads(measurements), scenarios.max_fallbacks, context)
-            routes[scenario_name] = route
-            evidence = route["evidence"]
-            outcomes.append(Outcome(name, scenario_name, route["variant"], route["fallbacks"], evidence["feasible"],
-                                    evidence["message"], evidence["metrics"]))
-        selection["tasks"][name] = {"kind": task["kind"], "default_scenario": config.default_scenario, "scenarios": routes}
+            routes[scenario_name] = route.as_json()
+            evidence = route.evidence
+            metrics = {} if evidence.metrics is None else evidence.metrics.model_dump(mode="json")
+            outcomes.append(
+                Outcome(
+                    name, scenario_name, route.variant, route.fallbacks, evidence.feasible, evidence.message, metrics
+                )
+            )
+        selection["tasks"][name] = {
+            "kind": task["kind"],
+            "default_scenario": config.default_scenario,
+            "scenarios": routes,
+        }
     parse_selection(selection, source="generated selection")
     return selection, outcomes

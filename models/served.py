@@ -22,7 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from service.engine import ENDPOINTS
+from models.machine import proc_kb
+from service.registry import ENDPOINTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 300.0
@@ -47,20 +48,14 @@ def one_route_selection(task: str, kind: str, variant: str) -> dict[str, Any]:
         "version": 1,
         "generated_by": "scenario-serve measure",
         "generated_at": "measurement",
-        "tasks": {task: {"kind": kind, "default_scenario": MEASURE_SCENARIO, "scenarios": {MEASURE_SCENARIO: {"variant": variant}}}},
+        "tasks": {
+            task: {
+                "kind": kind,
+                "default_scenario": MEASURE_SCENARIO,
+                "scenarios": {MEASURE_SCENARIO: {"variant": variant}},
+            }
+        },
     }
-
-
-def proc_kb(pid: int, key: str) -> int | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    for line in status.splitlines():
-        name, _, value = line.partition(":")
-        if name == key:
-            return int(value.split()[0])
-    return None
 
 
 def descendants(pid: int) -> list[int]:
@@ -94,8 +89,18 @@ class BentoServer:
         self._env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
         self._process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> "BentoServer":
-        command = [sys.executable, "-m", "bentoml", "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)]
+    def __enter__(self) -> BentoServer:
+        command = [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            self.target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(
                 command, cwd=REPO_ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -107,7 +112,9 @@ class BentoServer:
             raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.stop()
         self._dir.cleanup()
 
@@ -119,7 +126,9 @@ class BentoServer:
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise ServerError(f"the server of {self.name} exited with {self._process.returncode}:\n{self.log_tail()}")
+                raise ServerError(
+                    f"the server of {self.name} exited with {self._process.returncode}:\n{self.log_tail()}"
+                )
             in_a_row = in_a_row + 1 if self._ready_once() else 0
             if in_a_row >= READY_IN_A_ROW:
                 return

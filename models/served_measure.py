@@ -1,15 +1,15 @@
 """The served half of `measure`: single-stream and server load patterns over HTTP against a real server that
 routes one variant (`models.served`), with repeated trials and their spread.
 
-The in-process half (`models.benchmark.run_job`) stays a separate column; `select` uses these numbers for
+The in-process half (`models.harness.run_job`) stays a separate column; `select` uses these numbers for
 single-stream and server scenarios, and the served worker's peak memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import base64
+import gc
 import io
 import math
 import os
@@ -19,17 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 from models.loadgen import Body, HttpClient, json_body, poisson_arrivals, poisson_trial, single_stream, trial_rng
 from models.served import ServedVariant
+from service.metric_names import QUEUED_ITEMS
 
 if TYPE_CHECKING:
-    from models.benchmark import MeasureSettings, ServerTarget
+    from models.measure_plan import MeasureSettings, ServerTarget
 
 MAX_DOUBLINGS = 8  # searching a server rate's upper bound never doubles more often than this
 MAX_TRIAL_STRETCH = 4.0  # a slow-rate trial never plans arrivals beyond this many times trial_seconds
 MAX_OFFERED_RPS = 2000.0  # the load generator shares the machine; beyond this it measures itself, not the server
-WARMUP_BURST = 64
+WARMUP_BURST = 64  # concurrent requests before the first trial: batch shapes and connections exist
 SETTLE_PAUSE_S = 0.25
 SETTLE_LIMIT_S = 15.0
-SETTLED_FACTOR = 3.0  # a lone request within 3x the idle latency: the server has drained  # concurrent requests before the first trial: batch shapes and connections exist
+SETTLED_FACTOR = 3.0  # a lone request within 3x the idle latency: the server has drained
 
 
 def query_count(rate_rps: float, trial_seconds: float, min_queries: int) -> int:
@@ -107,7 +108,7 @@ def median_trial(trials: list[dict[str, Any]]) -> dict[str, Any]:
 class ServedTrials:
     """Trials against one running server, on an event loop of its own (the caller is synchronous)."""
 
-    def __init__(self, url: str, bodies: list[Body], settings: "MeasureSettings") -> None:
+    def __init__(self, url: str, bodies: list[Body], settings: MeasureSettings) -> None:
         self.settings = settings
         self.metrics_url = url.split("/v1/")[0] + "/metrics"
         self.loop = asyncio.new_event_loop()
@@ -162,9 +163,7 @@ class ServedTrials:
     async def _queued_items(self) -> float:
         """`scenario_serve_queued_items`, summed over the server's workers (0 when it cannot be read)."""
         text = await self.client.get_text(self.metrics_url)
-        return sum(
-            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("scenario_serve_queued_items{")
-        )
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(QUEUED_ITEMS + "{"))
 
     async def _lone_request_s(self, loop: asyncio.AbstractEventLoop) -> float:
         started = loop.time()
@@ -174,7 +173,7 @@ class ServedTrials:
     def repeated(self, rate_rps: float, bound_ms: float) -> dict[str, Any]:
         return median_trial([self.trial(rate_rps, bound_ms, repeat) for repeat in range(self.settings.repeats)])
 
-    def search(self, target: "ServerTarget", estimate_rps: float) -> dict[str, Any]:
+    def search(self, target: ServerTarget, estimate_rps: float) -> dict[str, Any]:
         """Repeated trials at the target, the search for the highest rate within the bound, its rate repeated."""
 
         def trial(rate: float) -> dict[str, Any]:
@@ -196,9 +195,9 @@ def measure_served(
     kind: str,
     variant: str,
     items: Sequence[Any],
-    targets: Sequence["ServerTarget"],
+    targets: Sequence[ServerTarget],
     estimate_rps: float,
-    settings: "MeasureSettings",
+    settings: MeasureSettings,
     threads: int,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:

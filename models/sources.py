@@ -7,9 +7,10 @@ the task's labels, plus what is needed to save it as the `torch-fp32` variant.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

@@ -6,11 +6,16 @@ import hashlib
 import json
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import bentoml
 from bentoml.exceptions import NotFound
+
+from service.contracts import VariantMetadata, read_metadata
+from service.integrity import METADATA_KEY, artifact_digests
+from service.model_store import latest_variants
 
 RUNTIME_VARIANTS = ("torch-fp32", "onnx-fp32", "onnx-int8")
 
@@ -78,28 +83,36 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def save_variant(name: str, files: Path, metadata: dict[str, Any]) -> bentoml.Model:
-    """Copy a built variant directory into the store as a new version of `name`."""
-    labels = {
-        "task": str(metadata["task"]),
-        "runtime": str(metadata["runtime"]),
-        "variant": str(metadata["variant"]),
-        "gate": str(metadata["gate"]["status"]),
+def save_variant(name: str, files: Path, metadata: VariantMetadata | Mapping[str, Any]) -> bentoml.Model:
+    """Copy a built variant directory into the store as a new version of `name`, with the SHA-256 of each of its
+    files in the metadata (`artifact_sha256`), which the service verifies before loading it.
+
+    The metadata is validated against the contract (`service.contracts.VariantMetadata`) and may hold no key it
+    does not declare: MetadataError names the key, and nothing is stored."""
+    typed = read_metadata(metadata, name).model_copy(update={METADATA_KEY: artifact_digests(files)})
+    stored = typed.to_store()
+    labels = {  # plain str: BentoML writes them to YAML, which does not know enum members
+        "task": typed.task,
+        "runtime": str(typed.runtime),
+        "variant": str(typed.variant),
+        "gate": str(typed.gate.status),
     }
-    with bentoml.models.create(name, labels=labels, metadata=store_safe(metadata), module="scenario_serve") as model:
+    with bentoml.models.create(name, labels=labels, metadata=store_safe(stored), module="scenario_serve") as model:
         shutil.copytree(files, model.path, dirs_exist_ok=True)
     return model
 
 
+def record_digests(model: bentoml.Model) -> bool:
+    """Record the content hashes of a variant stored before prepare recorded them, as its files are now, in its
+    model.yaml (no rebuild); False when they are recorded already."""
+    if METADATA_KEY in model.info.metadata:
+        return False
+    model.info.metadata[METADATA_KEY] = artifact_digests(Path(model.path))
+    model.flush()  # rewrites model.yaml from model.info
+    return True
+
+
 def list_variants(task: str | None = None) -> list[bentoml.Model]:
-    """Latest version of every scenario-serve variant in the store, optionally for one task."""
-    latest: dict[str, bentoml.Model] = {}
-    for model in bentoml.models.list():
-        if model.info.module != "scenario_serve":
-            continue
-        if task and model.info.metadata.get("task") != task:
-            continue
-        name = model.tag.name
-        if name not in latest or model.info.creation_time > latest[name].info.creation_time:
-            latest[name] = model
-    return sorted(latest.values(), key=lambda m: m.tag.name)
+    """Latest version of every scenario-serve variant in the store, optionally for one task: the listing the
+    service loads from (`service.model_store.latest_variants`)."""
+    return latest_variants(task)

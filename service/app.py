@@ -31,8 +31,8 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import bentoml
 from starlette.applications import Starlette
@@ -44,8 +44,9 @@ from starlette.routing import Route as HttpRoute
 
 from service import metrics
 from service.config import ServiceConfig
-from service.engine import BentoModelStore, Engine, ModelStore
+from service.engine import Engine
 from service.errors import (
+    ClientDisconnected,
     Forbidden,
     InvalidRequest,
     MethodNotAllowed,
@@ -55,8 +56,10 @@ from service.errors import (
     echo,
     to_service_error,
 )
+from service.handover import wait_if_peer_serves
 from service.inputs import ImageInput, TextInput, parse_image_request, parse_text_request
-from service.middleware import HeaderLimits, JsonErrorPages, RequestCleanup, RequestDeadline
+from service.middleware import HeaderLimits, JsonErrorPages, RequestCleanup, RequestDeadline, request_deadline
+from service.model_store import BentoModelStore, ModelStore
 from service.openapi import openapi_app
 from service.routing import load_selection
 
@@ -64,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 SCENARIO_HEADER = "X-Scenario"
 VARIANT_HEADER = "X-Variant"
+T = TypeVar("T")
 
 
 def open_model_store() -> ModelStore:
@@ -88,6 +92,30 @@ def header_scenario(request: Request) -> str | None:
     return value or None
 
 
+async def unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """`work`'s result, or ClientDisconnected as soon as the client closes the connection: the work is cancelled
+    then, so its queued items are dropped before inference (no work is done for nobody)."""
+    working = asyncio.ensure_future(work)
+    watching = asyncio.ensure_future(wait_for_disconnect(request))
+    try:
+        await asyncio.wait((working, watching), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # this handler was cancelled (the request's deadline passed)
+        working.cancel()
+        raise
+    finally:
+        watching.cancel()
+    if working.done():
+        return working.result()
+    working.cancel()
+    raise ClientDisconnected("the client closed the connection before the answer was ready")
+
+
+async def wait_for_disconnect(request: Request) -> None:
+    """Returns once the client has gone (the body has been read: the next ASGI message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def classify(request: Request, kind: str, parse: Callable[..., Awaitable[TextInput | ImageInput]]) -> Response:
     engine = current_engine()
     started = time.perf_counter()
@@ -105,7 +133,10 @@ async def classify(request: Request, kind: str, parse: Callable[..., Awaitable[T
         labels.update(scenario=route.scenario, variant=route.variant)
         headers = {SCENARIO_HEADER: route.scenario, VARIANT_HEADER: route.variant}
         items: list[Any] = parsed.texts if isinstance(parsed, TextInput) else parsed.images
-        result = await engine.classify(route, items, parsed.options.top_k)
+        work = engine.classify(route, items, parsed.options.top_k, request_deadline(request.scope))
+        result = await unless_client_leaves(request, work)
+        labels.update(variant=result.variant)
+        headers[VARIANT_HEADER] = result.variant
         response: Response = JSONResponse(result.model_dump(), headers=headers)
         outcome = "success"
     except Exception as exc:
@@ -212,7 +243,8 @@ class ScenarioService:
 
     Construction reads the configuration (`SCENARIO_SERVE_*`) and the selection file and fails fast on either;
     the variants load in a background thread after start-up, so /livez answers at once and /readyz turns
-    ready when every variant to load is loaded and warmed up. The selection file can be reloaded later
+    ready when every variant has had its first load attempt and every route has a loaded variant (a fallback
+    counts; failed variants are retried in the background, `Engine.ready`). The selection file can be reloaded later
     (POST /v1/admin/reload, or the file watch), without a restart.
     """
 
@@ -223,6 +255,8 @@ class ScenarioService:
     @bentoml.on_startup
     async def start_loading(self) -> None:
         self.engine.start()
+        # A worker respawned beside a ready one takes no connection before its variants are ready (service.handover).
+        await wait_if_peer_serves(lambda: self.engine.ready)
 
     @bentoml.on_shutdown
     async def stop(self) -> None:

@@ -11,6 +11,11 @@ The queue is bounded twice: by items (`max_queue_items`) and by the expected wai
 measured seconds per item, `max_queue_wait_s`). A request that would exceed either is refused at once with
 `Overloaded` (503 with Retry-After): under overload the excess is shed quickly while admitted requests keep their
 latency, instead of every request waiting longer and longer.
+
+No work for nobody: a request may carry a deadline (event-loop time). One whose deadline is nearer than its
+expected wait is refused at once (504); queued items whose deadline has passed, or whose request was cancelled
+(its client disconnected, or the request timed out), are dropped before inference and counted in
+`scenario_serve_dropped_items_total`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from typing import Any
 
 from service import metrics
 from service.classifier import Inference
-from service.errors import Overloaded
+from service.config import DEFAULTS
+from service.errors import Overloaded, RequestTimeout
 
 COST_WINDOW = 16  # recent batches whose median seconds per item is the cost estimate (one slow batch moves it not)
 MIN_RETRY_AFTER_S = 1  # Retry-After is whole seconds (RFC 9110)
@@ -37,10 +43,10 @@ MIN_RETRY_AFTER_S = 1  # Retry-After is whole seconds (RFC 9110)
 class BatchLimits:
     """How a variant's batcher forms batches and bounds its queue."""
 
-    max_batch_size: int = 32
-    max_latency_s: float = 0.0
-    max_queue_items: int = 256
-    max_queue_wait_s: float = 0.1
+    max_batch_size: int = DEFAULTS.max_batch_size
+    max_latency_s: float = DEFAULTS.max_latency_ms / 1000.0
+    max_queue_items: int = DEFAULTS.max_queue_items
+    max_queue_wait_s: float = DEFAULTS.max_queue_wait_ms / 1000.0
 
 
 @dataclass
@@ -48,6 +54,10 @@ class _Queued:
     items: list[Any]
     future: asyncio.Future[Inference]
     enqueued: float
+    deadline: float | None  # event-loop time after which nobody waits for the answer
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
 
 
 class MicroBatcher:
@@ -82,14 +92,26 @@ class MicroBatcher:
         per_item = self.seconds_per_item or 0.0
         return per_item * (self._running_items + self._queued_items + extra_items)
 
-    def admit(self, count: int) -> None:
-        """Refuse (Overloaded) a request of `count` items that the bounded queue cannot take."""
+    def admit(self, count: int, seconds_left: float | None = None) -> None:
+        """Refuse (Overloaded) a request of `count` items that the bounded queue cannot take, and (RequestTimeout)
+        one whose deadline, `seconds_left` from now, is nearer than its expected wait."""
         limits = self.limits
         if self._queued_items + count > limits.max_queue_items:
             self._refuse("queue_items", f"{self._queued_items} items queued; at most {limits.max_queue_items}")
+        if self._queued_items + self._running_items == 0:
+            return  # an idle runtime starts at once: nothing ahead to wait for
         wait = self.expected_wait_s(count)
-        if wait > limits.max_queue_wait_s and self._queued_items + self._running_items > 0:
-            self._refuse("queue_wait", f"expected wait {wait * 1000:.0f} ms; at most {limits.max_queue_wait_s * 1000:.0f} ms")
+        if wait > limits.max_queue_wait_s:
+            self._refuse(
+                "queue_wait", f"expected wait {wait * 1000:.0f} ms; at most {limits.max_queue_wait_s * 1000:.0f} ms"
+            )
+        if seconds_left is not None and wait > seconds_left:
+            metrics.REJECTIONS.labels(variant=self.name, reason="deadline").inc()
+            raise RequestTimeout(
+                f"{self.name} cannot answer within the request's deadline (expected wait {wait * 1000:.0f} ms, "
+                f"{max(seconds_left, 0) * 1000:.0f} ms left)",
+                limit=round(max(seconds_left, 0) * 1000),
+            )
 
     def _refuse(self, reason: str, detail: str) -> None:
         metrics.REJECTIONS.labels(variant=self.name, reason=reason).inc()
@@ -98,17 +120,17 @@ class MicroBatcher:
 
     # -- submitting --
 
-    async def submit(self, items: Sequence[Any]) -> Inference:
-        """The inference of `items`, in order; refused at once when the queue is full. Large requests are split
-        into batch-sized chunks that may run in different batches."""
-        self.admit(len(items))
+    async def submit(self, items: Sequence[Any], deadline: float | None = None) -> Inference:
+        """The inference of `items`, in order; refused at once when the queue is full or the deadline (event-loop
+        time) cannot be met. Large requests are split into batch-sized chunks that may run in different batches."""
         loop = asyncio.get_running_loop()
+        self.admit(len(items), None if deadline is None else deadline - loop.time())
         self._start(loop)
         futures = []
         size = self.limits.max_batch_size
         for start in range(0, len(items), size):
             chunk = list(items[start : start + size])
-            queued = _Queued(chunk, loop.create_future(), loop.time())
+            queued = _Queued(chunk, loop.create_future(), loop.time(), deadline)
             self._queue.append(queued)
             self._queued_items += len(chunk)
             futures.append(queued.future)
@@ -159,17 +181,30 @@ class MicroBatcher:
                 return
 
     def _take(self) -> list[_Queued]:
-        batch = [self._queue.popleft()]
-        size = len(batch[0].items)
-        while self._queue and size + len(self._queue[0].items) <= self.limits.max_batch_size:
-            size += len(self._queue[0].items)
-            batch.append(self._queue.popleft())
-        self._queued_items -= size
+        """The next batch: queued requests in order up to `max_batch_size` items, dropping those nobody awaits."""
+        batch: list[_Queued] = []
+        size = 0
+        now = asyncio.get_running_loop().time()
+        while self._queue and (not batch or size + len(self._queue[0].items) <= self.limits.max_batch_size):
+            queued = self._queue.popleft()
+            self._queued_items -= len(queued.items)
+            if self._still_awaited(queued, now):
+                batch.append(queued)
+                size += len(queued.items)
         metrics.QUEUED_ITEMS.labels(variant=self.name).set(self._queued_items)
         return batch
 
+    def _still_awaited(self, queued: _Queued, now: float) -> bool:
+        """False (and the items counted as dropped) when the request was cancelled or its deadline passed."""
+        if not queued.future.done() and not queued.expired(now):
+            return True
+        reason = "deadline" if queued.expired(now) else "disconnected"
+        if not queued.future.done():
+            queued.future.set_exception(RequestTimeout("the request's deadline passed while it was queued"))
+        metrics.DROPPED_ITEMS.labels(variant=self.name, reason=reason).inc(len(queued.items))
+        return False
+
     async def _execute(self, batch: list[_Queued]) -> None:
-        batch = [queued for queued in batch if not queued.future.done()]  # skip requests that went away
         if not batch:
             return
         items = [item for queued in batch for item in queued.items]

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from service.config import DEFAULTS
+from service.contracts import ServingSpec, TextInputSpec, VariantMetadata
+from service.contracts.metadata import serving_spec
 from service.preprocessing import Feed, ImageSpec, Prepared, TextEncoder, images_to_batch
 from service.runtimes import Runtime, load_runtime
-
-DEFAULT_MAX_BATCH_TOKENS = 2048  # padded tokens per runtime call (32 texts of 64 tokens)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -28,11 +29,11 @@ class Inference:
     probabilities: np.ndarray
     truncated: np.ndarray
 
-    def rows(self, start: int, stop: int) -> "Inference":
+    def rows(self, start: int, stop: int) -> Inference:
         return Inference(self.probabilities[start:stop], self.truncated[start:stop])
 
     @staticmethod
-    def concatenate(parts: Sequence["Inference"]) -> "Inference":
+    def concatenate(parts: Sequence[Inference]) -> Inference:
         if len(parts) == 1:
             return parts[0]
         return Inference(
@@ -79,22 +80,31 @@ def image_preparer(spec: ImageSpec) -> Callable[[list[Any]], Prepared]:
     return prepare
 
 
+# a variant's metadata, typed or as the store holds it: loading reads (and validates) its `ServingSpec` part only
+Metadata = ServingSpec | VariantMetadata | Mapping[str, Any]
+
+
 def build_preparer(
-    model_dir: Path, metadata: dict[str, Any], max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+    model_dir: Path, metadata: Metadata, max_batch_tokens: int = DEFAULTS.max_batch_tokens
 ) -> Callable[[list[Any]], Prepared]:
-    spec = metadata["input_spec"]
-    if metadata["task_kind"] == "text":
-        encoder = TextEncoder.from_dir(model_dir, int(spec["max_length"]))
+    spec = serving_spec(metadata, str(model_dir)).input_spec
+    if isinstance(spec, TextInputSpec):
+        encoder = TextEncoder.from_dir(model_dir, spec.max_length)
         return lambda texts: encoder.prepare(texts, max_batch_tokens)
-    return image_preparer(ImageSpec.from_metadata(spec))
+    return image_preparer(ImageSpec(size=spec.image_size, mean=spec.mean, std=spec.std))
 
 
 def load_classifier(
-    model_dir: Path, metadata: dict[str, Any], threads: int = 1, max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+    model_dir: Path,
+    metadata: Metadata,
+    threads: int = DEFAULTS.threads,
+    max_batch_tokens: int = DEFAULTS.max_batch_tokens,
 ) -> Classifier:
-    runtime = load_runtime(metadata["runtime"], model_dir, metadata, threads)
+    """Load a variant as it is served; metadata that does not match the contract raises MetadataError."""
+    spec = serving_spec(metadata, str(model_dir))
+    architecture = None if spec.architecture is None else spec.architecture.model_dump(mode="json")
     return Classifier(
-        labels=list(metadata["labels"]),
-        prepare=build_preparer(model_dir, metadata, max_batch_tokens),
-        runtime=runtime,
+        labels=list(spec.labels),
+        prepare=build_preparer(model_dir, spec, max_batch_tokens),
+        runtime=load_runtime(spec.runtime, model_dir, {"architecture": architecture}, threads),  # torch reads it
     )

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from service.field_paths import field_path
+
 ENV_PREFIX = "SCENARIO_SERVE_"
 DEFAULT_SELECTION = Path(__file__).resolve().parent / "selection.json"
 
@@ -57,6 +59,12 @@ class ServiceConfig(BaseModel):
     max_queue_wait_ms: float = Field(
         100.0, gt=0, description="expected queueing wait per variant beyond which requests get 503 + Retry-After"
     )
+    breaker_failures: int = Field(
+        5, ge=1, description="inference failures in a row after which a variant's circuit opens (its route falls back)"
+    )
+    breaker_cooldown_s: float = Field(
+        30.0, gt=0, description="seconds an open circuit stays open before one probe request may use the variant"
+    )
     variants: tuple[str, ...] | None = Field(
         None, description="variants to load (comma-separated); default: every variant the selection file routes"
     )
@@ -70,6 +78,13 @@ class ServiceConfig(BaseModel):
     watch_selection_s: float = Field(
         0.0, ge=0, description="seconds between checks of the selection file; reloaded when it changed (0: no watch)"
     )
+    load_retry_s: float = Field(
+        1.0,
+        ge=0,
+        description="seconds before a variant that failed to load is tried again in the background, doubling after "
+        "each failure up to LOAD_RETRY_MAX_S (0: no retries)",
+    )
+    load_retry_max_s: float = Field(60.0, gt=0, description="longest wait between two load attempts of a variant")
 
     @field_validator("admin_token", mode="before")
     @classmethod
@@ -95,7 +110,7 @@ class ServiceConfig(BaseModel):
         return ENV_PREFIX + field.upper()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ServiceConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceConfig:
         environ = os.environ if environ is None else environ
         known = {cls.env_name(field): field for field in cls.model_fields}
         unknown = sorted(key for key in environ if key.startswith(ENV_PREFIX) and key not in known)
@@ -106,5 +121,10 @@ class ServiceConfig(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
-            name = cls.env_name(str(first["loc"][0])) if first["loc"] else ENV_PREFIX + "*"
+            name = cls.env_name(field_path(first["loc"])) if first["loc"] else ENV_PREFIX + "*"
             raise ConfigError(f"{name}: {first['msg']}") from None
+
+
+# The one definition of every serving default: library code (`load_classifier`, `BatchLimits`) and the offline tools
+# that must run as the service does take their defaults from here, never from a copy of the number.
+DEFAULTS = ServiceConfig()

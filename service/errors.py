@@ -169,6 +169,14 @@ class RequestTimeout(ServiceError):
     error_type = "timeout"
 
 
+class ClientDisconnected(ServiceError):
+    """The client closed the connection while its request waited; nobody reads this answer (nginx's 499), it is
+    counted in the metrics."""
+
+    error_code = 499
+    error_type = "client_disconnected"
+
+
 class Unauthorized(ServiceError):
     """An admin endpoint was called without `Authorization: Bearer <token>`."""
 
@@ -196,6 +204,13 @@ class SelectionNotServable(ServiceError):
 
     error_code = HTTPStatus.CONFLICT
     error_type = "selection_not_servable"
+
+
+class InferenceFailed(ServiceError):
+    """Inference raised on every variant of the route that was tried (details in the server log only)."""
+
+    error_code = HTTPStatus.INTERNAL_SERVER_ERROR
+    error_type = "inference_failed"
 
 
 class InternalError(ServiceError):

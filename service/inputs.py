@@ -25,6 +25,7 @@ from starlette.requests import Request
 from service.budget import PixelLease, shared_budget
 from service.config import ServiceConfig
 from service.errors import InvalidRequest, PayloadTooLarge, UndecodableInput, UnsupportedMediaType, echo
+from service.field_paths import field_path
 from service.jsonparse import MAX_INT_DIGITS, OversizedInt, parse_json
 from service.middleware import at_request_end
 from service.multipart import FormLimits, parse_form
@@ -102,19 +103,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 # --- validation ------------------------------------------------------------------------------------------------
 
 
-def field_path(loc: tuple[int | str, ...]) -> str | None:
-    path = ""
-    for item in loc:
-        path += f"[{item}]" if isinstance(item, int) else (f".{echo(item)}" if path else echo(item))
-    return path or None
-
-
 def validate_model(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        field = field_path(tuple(first["loc"]))
+        field = field_path(first["loc"], echo) or None
         where = field or "body"
         if isinstance(first.get("input"), OversizedInt):
             digits = first["input"].digits

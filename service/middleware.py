@@ -10,7 +10,10 @@ On the mounted /v1 app:
     RequestCleanup   runs the callbacks a request registered (`at_request_end`) once it has been answered,
                      e.g. giving back its decoded-pixel lease
     RequestDeadline  answers 504 with the error object when a request runs past its deadline, before BentoML's
-                     own traffic timeout would answer with its bare {"error": "<text>"}
+                     own traffic timeout would answer with its bare {"error": "<text>"}. The deadline is the
+                     service's request timeout, or sooner when the client sends `X-Request-Timeout-Ms`; it is
+                     stored in the request scope (`request_deadline`) so that queued work can be dropped once
+                     nobody waits for it.
 
 Each one turns its error into a response through `respond`, the app's single error-to-response function, so
 that these answers are counted in scenario_serve_errors_total like any other.
@@ -25,7 +28,15 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import HeadersTooLarge, MethodNotAllowed, RequestTimeout, RouteNotFound, ServiceError, echo
+from service.errors import (
+    HeadersTooLarge,
+    InvalidRequest,
+    MethodNotAllowed,
+    RequestTimeout,
+    RouteNotFound,
+    ServiceError,
+    echo,
+)
 from service.schemas import MAX_SCENARIO_CHARS
 
 Respond = Callable[[ServiceError], Response]
@@ -33,7 +44,16 @@ Respond = Callable[[ServiceError], Response]
 MAX_HEADER_BYTES = 16 * 1024
 """Bytes of all request header names and values together (a browser sends 1-2 KB; uvicorn allows far more)."""
 SCENARIO_HEADER = b"x-scenario"
+TIMEOUT_HEADER = "X-Request-Timeout-Ms"
+MAX_TIMEOUT_DIGITS = 9
 CLEANUPS = "scenario_serve.cleanups"
+DEADLINE = "scenario_serve.deadline"
+
+
+def request_deadline(scope: Scope) -> float | None:
+    """The event-loop time by which this request must be answered (None outside RequestDeadline)."""
+    deadline = scope.get(DEADLINE)
+    return float(deadline) if deadline is not None else None
 
 
 def at_request_end(scope: Scope, callback: Callable[[], None]) -> None:
@@ -129,6 +149,23 @@ class RequestCleanup:
                 callback()
 
 
+def client_timeout_s(scope: Scope, server_timeout_s: float) -> float:
+    """The request's timeout: X-Request-Timeout-Ms when the client sent one (at most the server's), else the
+    server's. A value that is not a positive whole number of milliseconds (ASCII digits) is a 400."""
+    raw = Headers(scope=scope).get(TIMEOUT_HEADER)
+    if raw is None:
+        return server_timeout_s
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_TIMEOUT_DIGITS or int(text) == 0:
+        raise InvalidRequest(
+            f"{TIMEOUT_HEADER} must be a positive whole number of milliseconds (ASCII digits, at most "
+            f"{MAX_TIMEOUT_DIGITS}); got '{echo(raw)}'",
+            field=TIMEOUT_HEADER,
+            limit=round(server_timeout_s * 1000),
+        )
+    return min(int(text) / 1000.0, server_timeout_s)
+
+
 class RequestDeadline:
     """`timeout_s` is read per request (the service's configuration is built at start-up, after this app)."""
 
@@ -141,7 +178,11 @@ class RequestDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        seconds = self.timeout_s()
+        try:
+            seconds = client_timeout_s(scope, self.timeout_s())
+        except ServiceError as error:
+            await self.respond(error)(scope, receive, send)
+            return
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -149,7 +190,8 @@ class RequestDeadline:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        deadline = asyncio.timeout(seconds)
+        scope[DEADLINE] = asyncio.get_running_loop().time() + seconds
+        deadline = asyncio.timeout_at(scope[DEADLINE])
         try:
             async with deadline:
                 await self.app(scope, receive, tracking_send)

@@ -30,7 +30,7 @@ class ImageSpec:
     std: tuple[float, float, float]
 
     @classmethod
-    def from_metadata(cls, spec: dict[str, Any]) -> "ImageSpec":
+    def from_metadata(cls, spec: dict[str, Any]) -> ImageSpec:
         return cls(size=int(spec["image_size"]), mean=tuple(spec["mean"]), std=tuple(spec["std"]))
 
     def to_metadata(self) -> dict[str, Any]:
@@ -72,7 +72,7 @@ class TextEncoder:
         self.max_length = max_length
 
     @classmethod
-    def from_dir(cls, tokenizer_dir: Path, max_length: int) -> "TextEncoder":
+    def from_dir(cls, tokenizer_dir: Path, max_length: int) -> TextEncoder:
         """From a Hugging Face model directory's `tokenizer.json` (and the pad token of `tokenizer_config.json`)."""
         from tokenizers import Tokenizer
 

@@ -10,11 +10,12 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-TaskKind = Literal["text", "image"]
+from service.contracts import SelectionEvidence, TaskKind, is_select_evidence
+from service.field_paths import field_path
 
 
 class SelectionError(ValueError):
@@ -28,8 +29,19 @@ class SelectionError(ValueError):
         self.key = key
 
 
+def _select_evidence_is_complete(evidence: dict[str, Any]) -> dict[str, Any]:
+    """select's evidence must match its contract in full; its errors are located under the route's `evidence`."""
+    if is_select_evidence(evidence):
+        SelectionEvidence.model_validate(evidence)
+    return evidence
+
+
 class ScenarioSelection(BaseModel):
-    """One scenario of one task: the chosen variant, ordered fallbacks, and why (free-form)."""
+    """One scenario of one task: the chosen variant, ordered fallbacks, and why.
+
+    `evidence` is select's (`service.contracts.SelectionEvidence`, validated in full on load) or a hand-written
+    note; it is kept as the file has it, which is what GET /v1/scenarios shows; `select_evidence()` reads it typed.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -37,10 +49,14 @@ class ScenarioSelection(BaseModel):
     fallbacks: list[str] = Field(default_factory=list)
     constraints: dict[str, Any] = Field(default_factory=dict)
     objective: str = ""
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: Annotated[dict[str, Any], AfterValidator(_select_evidence_is_complete)] = Field(default_factory=dict)
+
+    def select_evidence(self) -> SelectionEvidence | None:
+        """select's evidence, typed; None for a hand-written note (or none)."""
+        return SelectionEvidence.model_validate(self.evidence) if is_select_evidence(self.evidence) else None
 
     @model_validator(mode="after")
-    def _fallbacks_distinct(self) -> "ScenarioSelection":
+    def _fallbacks_distinct(self) -> ScenarioSelection:
         chain = [self.variant, *self.fallbacks]
         repeated = sorted({name for name in chain if chain.count(name) > 1})
         if repeated:
@@ -61,7 +77,7 @@ class TaskSelection(BaseModel):
     scenarios: dict[str, ScenarioSelection] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _default_is_a_scenario(self) -> "TaskSelection":
+    def _default_is_a_scenario(self) -> TaskSelection:
         if self.default_scenario not in self.scenarios:
             raise ValueError(
                 f"default_scenario {self.default_scenario!r} is not one of the scenarios: "
@@ -81,7 +97,7 @@ class Selection(BaseModel):
     tasks: dict[str, TaskSelection] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _one_task_per_kind(self) -> "Selection":
+    def _one_task_per_kind(self) -> Selection:
         # Each input kind has one endpoint (/v1/text/classify, /v1/image/classify), so one task per kind.
         by_kind: dict[str, list[str]] = {}
         for task, selection in self.tasks.items():
@@ -117,13 +133,7 @@ class Selection(BaseModel):
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(f".{item}" if parts else str(item))
-    return "".join(parts) or "(top level)"
+    return field_path(loc) or "(top level)"
 
 
 def parse_selection(data: Any, source: str = "selection") -> Selection:

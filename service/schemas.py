@@ -3,7 +3,7 @@ request, characters per text, image bytes and pixels) are checked in `service.in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -51,7 +51,12 @@ class ClassifyResponse(BaseModel):
     scenario: str
     variant: str = Field(description="the variant that served the request")
     model_version: str = Field(description="its version in the BentoML model store")
-    fallback: bool = Field(description="true when the scenario's selected variant was not loaded")
+    fallback: bool = Field(description="true when another variant than the scenario's selected one served")
+    fallback_reason: Literal["not_loaded", "inference_failed", "circuit_open"] | None = Field(
+        None,
+        description="why the selected variant did not serve: not loaded, its inference failed on this request, or "
+        "its circuit breaker is open after repeated failures (null when it served)",
+    )
     predictions: list[Prediction]
     truncated: list[int] = Field(default_factory=list, description="indices of texts cut at the model's max_length")
 
@@ -68,8 +73,7 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-
-# --- documented for the OpenAPI document (service.openapi); the engine builds these bodies as plain dicts ---------
+# --- documented for the OpenAPI document (service.openapi); service.views and service.reload build the bodies ---
 
 
 class ImageClassifyForm(BaseModel):
@@ -120,6 +124,8 @@ class VariantState(BaseModel):
     routes: list[str] = Field(description="task/scenario routes that name this variant")
     version: str | None
     load_seconds: float | None
+    attempts: int | None = Field(description="load attempts so far (the first, then background retries)")
+    next_retry_at: str | None = Field(description="UTC time of the next load attempt of a failed variant")
     metadata: dict[str, Any] | None = Field(description="the variant's model-store metadata")
 
 
@@ -127,6 +133,7 @@ class ModelsTable(BaseModel):
     """GET /v1/models: every known variant and its state."""
 
     ready: bool
+    unserved_routes: list[str] = Field(description="task/scenario routes with no loaded variant (they answer 503)")
     store_error: str | None
     variants: list[VariantState]
 

@@ -1,9 +1,10 @@
 """The selection report: what was measured, what each scenario picked and why, and (optionally) how it runs live.
 
 Rendering only reads the measurements JSON (`models/benchmark.py`), the selection JSON (`models/select.py`) and,
-when given, live metrics (`models/live.py`); it never measures. `data` builds one JSON-able summary from them;
-`markdown` and `html` format that summary (the HTML adds the inline SVG figures of `charts`, drawn from the
-measurements). Output is deterministic, so a report of stored inputs can be compared with golden files.
+when given, live metrics (`models/live.py`); it never measures. `data` builds the report data from them (typed,
+`service.contracts.ReportData`, dumped as `report.json`); `markdown` and `html` format that data (`html` through
+an autoescaped jinja2 template, `templates/`, adding the inline SVG figures of `charts`, drawn by matplotlib from
+the measurements). Output is deterministic, so a report of stored inputs can be compared with golden files.
 """
 
 from models.report.comparison import Comparison, compare_with_baseline

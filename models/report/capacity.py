@@ -18,9 +18,10 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from service.routing import ScenarioSelection, parse_selection
+from service.contracts.report import AutoscalerBounds, CapacityPlan, ScenarioCapacity
+from service.routing import ScenarioSelection, Selection, parse_selection
 
 DEFAULT_HEADROOM = 0.3
 THRESHOLD_DECIMALS = 1  # the autoscaler's per-pod threshold (requests/s) is rounded down to this many decimals
@@ -33,65 +34,15 @@ NO_RATE = "no measured rate meets the p99 bound"
 NO_PATTERN = "no load pattern recorded"
 
 
-class _Read(BaseModel):
-    """What the plan reads of the selection file's free-form parts; everything else is ignored."""
+class RouteLoad(BaseModel):
+    """What the plan reads of a route's constraints (a free-form part of the selection file); the rest is ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-
-class RouteLoad(_Read):
     load_pattern: Literal["single-stream", "server", "offline"] | None = None
     target_rps: float | None = None
     p99_latency_ms: float | None = None
     threads: int | None = None
-
-
-class PickMetrics(_Read):
-    throughput_rps: float | None = None
-
-
-class PickEvidence(_Read):
-    metrics: PickMetrics = PickMetrics()
-
-
-class ScenarioCapacity(BaseModel):
-    """One scenario's row: the pick's measured rate per replica and the replicas at the target and peak rates."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task: str
-    scenario: str
-    variant: str
-    load_pattern: str | None
-    threads: int | None
-    p99_bound_ms: float | None = Field(description="the latency bound the per-replica rate was measured within")
-    per_replica_rps: float | None = Field(description="highest measured rate within the bound, one replica")
-    usable_rps: float | None = Field(description="per_replica_rps x (1 - headroom)")
-    target_rps: float | None
-    target_replicas: int | None
-    peak_replicas: int | None
-    note: str | None = Field(description="why the row has no replica counts")
-
-
-class AutoscalerBounds(BaseModel):
-    """What a deployment serving every scenario from the same pods scales by (deploy/kubernetes)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task: str = Field(description="the server scenario with the lowest usable rate per replica sets the threshold")
-    scenario: str
-    threshold_rps: float = Field(description="per-pod request rate to hold, rounded down to THRESHOLD_DECIMALS")
-    min_replicas: int = Field(description="the most replicas any server scenario needs at its target rate")
-    max_replicas: int | None = Field(description="the most any server scenario needs at the peak rate")
-
-
-class CapacityPlan(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    headroom: float = Field(ge=0, lt=1)
-    peak_rps: float | None = Field(gt=0)
-    rows: list[ScenarioCapacity]
-    autoscaler: AutoscalerBounds | None
 
 
 def replicas_for(rate_rps: float, usable_rps: float) -> int:
@@ -103,7 +54,8 @@ def scenario_capacity(
     task: str, scenario: str, route: ScenarioSelection, headroom: float, peak_rps: float | None
 ) -> ScenarioCapacity:
     load = RouteLoad.model_validate(route.constraints)
-    rate = PickEvidence.model_validate(route.evidence).metrics.throughput_rps
+    evidence = route.select_evidence()
+    rate = evidence.metrics.throughput_rps if evidence is not None and evidence.metrics is not None else None
     server = load.load_pattern == "server"
     usable = rate * (1 - headroom) if server and rate else None
     return ScenarioCapacity(
@@ -153,10 +105,10 @@ def autoscaler_bounds(rows: list[ScenarioCapacity]) -> AutoscalerBounds | None:
 
 
 def capacity_plan(
-    selection: Mapping[str, Any], *, peak_rps: float | None = None, headroom: float = DEFAULT_HEADROOM
+    selection: Selection | Mapping[str, Any], *, peak_rps: float | None = None, headroom: float = DEFAULT_HEADROOM
 ) -> CapacityPlan:
     """The plan of every scenario in the selection file, from the rates its evidence records."""
-    parsed = parse_selection(selection)
+    parsed = selection if isinstance(selection, Selection) else parse_selection(selection)
     rows = [
         scenario_capacity(task_name, scenario_name, route, headroom, peak_rps)
         for task_name, task in parsed.tasks.items()

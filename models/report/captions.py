@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from models.report.capacity import CapacityPlan
 from models.report.format import fmt_plain, fmt_rate
+from service.contracts.report import CapacityPlan, LiveHeader, ReportData, ScenarioReport, TaskReport
 
 VARIANTS_NOTE = "★ on the Pareto front of single-stream p99 latency vs macro-F1."
 NO_VARIANTS = "No measured variants."
@@ -40,22 +40,22 @@ def versions_text(versions: Mapping[str, Any]) -> str:
     return ", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded"
 
 
-def task_heading(name: str, task: Mapping[str, Any]) -> str:
-    split = task.get("test_split") or {}
-    details = [str(task.get("kind") or "unknown kind")]
-    if split.get("rows") is not None:
-        details.append(f"test split {split['rows']} rows")
-    if split.get("fingerprint"):
-        details.append(f"fingerprint {split['fingerprint']}")
+def task_heading(name: str, task: TaskReport) -> str:
+    split = task.test_split
+    details = [str(task.kind or "unknown kind")]
+    if split is not None and split.rows is not None:
+        details.append(f"test split {split.rows} rows")
+    if split is not None and split.fingerprint:
+        details.append(f"fingerprint {split.fingerprint}")
     return f"Task `{name}` ({', '.join(details)})"
 
 
-def scenario_facts(scenario: Mapping[str, Any]) -> list[tuple[str, str]]:
+def scenario_facts(scenario: ScenarioReport) -> list[tuple[str, str]]:
     """The scenario's load, limits and objective as (label, text)."""
     return [
-        ("Load pattern", scenario["load"]),
-        ("Constraints", ", ".join(scenario["constraints"]) or "none"),
-        ("Objective", scenario["objective"] or "not recorded"),
+        ("Load pattern", scenario.load),
+        ("Constraints", ", ".join(scenario.constraints) or "none"),
+        ("Objective", scenario.objective or "not recorded"),
     ]
 
 
@@ -63,21 +63,21 @@ def verdict_text(feasible: bool | None) -> str:
     return "infeasible" if feasible is False else "feasible" if feasible else "no evidence"
 
 
-def reproduce_facts(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+def reproduce_facts(data: ReportData) -> list[tuple[str, str]]:
     """When and where the measurements and the selection were made, as (label, text); the command aside."""
-    m, selection = data["measurements"], data["selection"]
+    m, selection = data.measurements, data.selection
     return [
-        ("Measured at", str(m["generated_at"])),
-        ("Selection", f"{selection['generated_by']} at {selection['generated_at']}"),
-        ("Hardware", hardware_text(m["hardware"])),
-        ("Versions", versions_text(m["versions"])),
+        ("Measured at", str(m.generated_at)),
+        ("Selection", f"{selection.generated_by} at {selection.generated_at}"),
+        ("Hardware", hardware_text(m.hardware)),
+        ("Versions", versions_text(m.versions)),
     ]
 
 
-def live_caption(live: Mapping[str, Any]) -> str:
+def live_caption(live: LiveHeader) -> str:
     return (
-        f"Prometheus {live['prometheus']}, window {live['window']}, queried at {live['queried_at']}; "
-        f"latency flagged off by more than {live['tolerance']:.0%} of the prediction"
+        f"Prometheus {live.prometheus}, window {live.window}, queried at {live.queried_at}; "
+        f"latency flagged off by more than {live.tolerance:.0%} of the prediction"
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from models.plots import Mark, Point, Series, line_chart, scatter_chart
 from models.report.variants import measured_runs
+from service.contracts.report import TaskReport, VariantRow
 
 Curve = tuple[tuple[float, float], ...]
 
@@ -23,35 +24,35 @@ def several(threads: Iterable[Any]) -> bool:
     return len(set(threads)) > 1
 
 
-def plotted_rows(task: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def plotted_rows(task: TaskReport) -> list[VariantRow]:
     """The variant rows with both a p99 latency and a macro-F1: the points of the quality/latency chart."""
-    return [r for r in task["variants"] if r["p99_ms"] is not None and r["macro_f1"] is not None]
+    return [r for r in task.variants if r.p99_ms is not None and r.macro_f1 is not None]
 
 
-def _pick_row(rows: Sequence[Mapping[str, Any]], variant: str, threads: Any) -> int | None:
+def _pick_row(rows: Sequence[VariantRow], variant: str, threads: int | None) -> int | None:
     """The row of the variant at the scenario's thread count, else its first row."""
-    matches = [i for i, r in enumerate(rows) if r["variant"] == variant]
-    exact = [i for i in matches if threads is not None and rows[i]["threads"] == threads]
+    matches = [i for i, r in enumerate(rows) if r.variant == variant]
+    exact = [i for i in matches if threads is not None and rows[i].threads == threads]
     return (exact or matches or [None])[0]
 
 
-def pick_marks(task: Mapping[str, Any]) -> list[Mark]:
+def pick_marks(task: TaskReport) -> list[Mark]:
     """Each scenario's pick on the quality/latency plane; scenarios picking the same point share one caption."""
     rows = plotted_rows(task)
     captions: dict[int, list[str]] = {}
-    for name, scenario in task["scenarios"].items():
-        index = _pick_row(rows, scenario["variant"], scenario["threads"])
+    for name, scenario in task.scenarios.items():
+        index = _pick_row(rows, scenario.variant, scenario.threads)
         if index is not None:
-            label = name if scenario["feasible"] is not False else f"{name} (infeasible)"
+            label = name if scenario.feasible is not False else f"{name} (infeasible)"
             captions.setdefault(index, []).append(label)
-    return [Mark(rows[i]["p99_ms"], rows[i]["macro_f1"], ", ".join(names)) for i, names in sorted(captions.items())]
+    return [Mark(rows[i].p99_ms, rows[i].macro_f1, ", ".join(names)) for i, names in sorted(captions.items())]
 
 
-def quality_latency_chart(name: str, task: Mapping[str, Any]) -> str:
+def quality_latency_chart(name: str, task: TaskReport) -> str:
     rows = plotted_rows(task)
-    labelled = several(r["threads"] for r in rows)
-    points = [Point(r["p99_ms"], r["macro_f1"], point_label(name, r["variant"], r["threads"], labelled)) for r in rows]
-    front = sorted((r["p99_ms"], r["macro_f1"]) for r in rows if r["pareto"])
+    labelled = several(r.threads for r in rows)
+    points = [Point(r.p99_ms, r.macro_f1, point_label(name, r.variant, r.threads, labelled)) for r in rows]
+    front = sorted((r.p99_ms, r.macro_f1) for r in rows if r.pareto)
     return scatter_chart(
         points,
         title=f"{name}: macro-F1 vs single-stream p99 latency (Pareto front, scenario picks)",
@@ -106,5 +107,5 @@ def throughput_chart(name: str, measured: Mapping[str, Any]) -> str:
     )
 
 
-def task_charts(name: str, task: Mapping[str, Any], measured: Mapping[str, Any]) -> list[str]:
+def task_charts(name: str, task: TaskReport, measured: Mapping[str, Any]) -> list[str]:
     return [quality_latency_chart(name, task), latency_cdf_chart(name, measured), throughput_chart(name, measured)]

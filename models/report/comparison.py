@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from models.report.schema import QUANTILES, Json
+from models.report.schema import QUANTILES
+from service.contracts import ScenarioMetrics
+from service.contracts.report import ComparisonRow
+from service.routing import ScenarioSelection
 
 
 @dataclass(frozen=True)
@@ -19,14 +22,14 @@ class Comparison:
     ratio: float | None
     quality_delta_pt: float | None
 
-    def as_json(self) -> Json:
-        return {
-            "metric": self.metric,
-            "pick": self.pick,
-            "baseline": self.baseline,
-            "ratio": _round(self.ratio, 3),
-            "quality_delta_pt": _round(self.quality_delta_pt, 2),
-        }
+    def as_row(self) -> ComparisonRow:
+        return ComparisonRow(
+            metric=self.metric,
+            pick=self.pick,
+            baseline=self.baseline,
+            ratio=_round(self.ratio, 3),
+            quality_delta_pt=_round(self.quality_delta_pt, 2),
+        )
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -58,24 +61,26 @@ def _ratio(pick: float | None, baseline: float | None, higher_is_better: bool) -
     return None if denominator == 0 else numerator / denominator
 
 
-def candidate_metrics(evidence: Mapping[str, Any], variant: str | None) -> Mapping[str, Any] | None:
-    for candidate in evidence.get("candidates", []):
-        if candidate.get("variant") == variant:
-            return candidate.get("metrics", {})
-    return None
+def metric_of(metrics: ScenarioMetrics | None, key: str) -> float | None:
+    """A metric of a candidate; None when the candidate was not measured."""
+    return None if metrics is None else getattr(metrics, key)
 
 
-def compare_with_baseline(scenario: Mapping[str, Any]) -> Comparison | None:
-    """None when the evidence names no baseline or lacks the baseline's or the pick's metrics."""
-    evidence = scenario.get("evidence", {})
-    constraints = scenario.get("constraints", {})
-    pick = evidence.get("metrics") or candidate_metrics(evidence, scenario.get("variant"))
-    baseline = candidate_metrics(evidence, evidence.get("baseline"))
-    if not pick or baseline is None:
+def compare_with_baseline(route: ScenarioSelection) -> Comparison | None:
+    """None without select's evidence, or when it lacks the pick's metrics or the baseline among its candidates."""
+    evidence = route.select_evidence()
+    if evidence is None:
         return None
-    key, higher = comparison_metric(constraints.get("load_pattern"), scenario.get("objective"), constraints)
+    picked = evidence.candidate(route.variant)
+    pick = evidence.metrics or (picked.metrics if picked else None)
+    baseline_candidate = evidence.candidate(evidence.baseline)
+    if pick is None or baseline_candidate is None:
+        return None
+    baseline = baseline_candidate.metrics
+    constraints = route.constraints
+    key, higher = comparison_metric(constraints.get("load_pattern"), route.objective, constraints)
     metric = "max_rate_rps" if key == "throughput_rps" and constraints.get("load_pattern") == "server" else key
-    ratio = None if key == "macro_f1" else _ratio(pick.get(key), baseline.get(key), higher)
-    f1, base_f1 = pick.get("macro_f1"), baseline.get("macro_f1")
-    delta = None if f1 is None or base_f1 is None else (f1 - base_f1) * 100
-    return Comparison(metric, pick.get(key), baseline.get(key), ratio, delta)
+    ratio = None if key == "macro_f1" else _ratio(metric_of(pick, key), metric_of(baseline, key), higher)
+    base_f1 = metric_of(baseline, "macro_f1")
+    delta = None if base_f1 is None else (pick.macro_f1 - base_f1) * 100
+    return Comparison(metric, metric_of(pick, key), metric_of(baseline, key), ratio, delta)

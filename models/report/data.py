@@ -1,7 +1,9 @@
-"""The report's data: everything it says, as JSON-able data (the `report.json` file) that both renderers format.
+"""The report's data: everything it says (`service.contracts.report.ReportData`, the `report.json` file), which
+both renderers format.
 
-Built only from the measurements JSON (`models/benchmark.py`), the selection JSON (`models/select.py`) and, when
-given, live metrics (`models/live.py`); the capacity plan (`capacity`) from the selection's evidence.
+Built only from the measurements JSON (`models/benchmark.py`), the selection file (`models/select.py`, validated
+with select's evidence typed) and, when given, live observations (`models/live.py`); the capacity plan
+(`capacity`) from the selection's evidence.
 """
 
 from __future__ import annotations
@@ -13,86 +15,104 @@ from models.report.capacity import DEFAULT_HEADROOM, capacity_plan
 from models.report.comparison import compare_with_baseline
 from models.report.live import DEFAULT_TOLERANCE, live_entry, live_header
 from models.report.scenarios import candidate_row, constraint_texts, load_text
-from models.report.schema import REPORT_SCHEMA, REPORT_VERSION, Json
 from models.report.summary import summary_sentence
 from models.report.variants import best_macro_f1, rejected_rows, variant_rows
+from service.contracts import LiveObservations, ReportData
+from service.contracts.report import (
+    MeasurementsHeader,
+    ObservedScenario,
+    ScenarioReport,
+    SelectionHeader,
+    SplitRef,
+    SummaryEntry,
+    TaskReport,
+)
+from service.routing import ScenarioSelection, Selection, TaskSelection, parse_selection
 
 
-def scenario_data(name: str, scenario: Mapping[str, Any], observed: Mapping[str, Any] | None,
-                  live: Mapping[str, Any] | None, tolerance: float) -> Json:
-    evidence = scenario.get("evidence", {})
-    constraints = scenario.get("constraints", {})
-    comparison = compare_with_baseline(scenario)
-    data: Json = {
-        "load_pattern": constraints.get("load_pattern"),
-        "load": load_text(constraints),
-        "threads": constraints.get("threads"),
-        "constraints": constraint_texts(constraints),
-        "objective": scenario.get("objective") or None,
-        "variant": scenario.get("variant"),
-        "fallbacks": list(scenario.get("fallbacks", [])),
-        "feasible": evidence.get("feasible"),
-        "message": evidence.get("message"),
-        "baseline": evidence.get("baseline"),
-        "comparison": comparison.as_json() if comparison else None,
-        "summary": summary_sentence(name, scenario, comparison),
-        "candidates": [candidate_row(c) for c in evidence.get("candidates", [])],
-    }
-    if live is not None:
-        data["live"] = live_entry(scenario, observed, tolerance)
-    return data
+def scenario_data(
+    name: str, route: ScenarioSelection, observed: ObservedScenario | None, live: bool, tolerance: float
+) -> ScenarioReport:
+    evidence = route.select_evidence()
+    constraints = route.constraints
+    comparison = compare_with_baseline(route)
+    return ScenarioReport(
+        load_pattern=constraints.get("load_pattern"),
+        load=load_text(constraints),
+        threads=constraints.get("threads"),
+        constraints=constraint_texts(constraints),
+        objective=route.objective or None,
+        variant=route.variant,
+        fallbacks=list(route.fallbacks),
+        feasible=None if evidence is None else evidence.feasible,
+        message=None if evidence is None else evidence.message,
+        baseline=None if evidence is None else evidence.baseline,
+        comparison=comparison.as_row() if comparison else None,
+        summary=summary_sentence(name, route, comparison),
+        candidates=[] if evidence is None else [candidate_row(c) for c in evidence.candidates],
+        live=live_entry(route, observed, tolerance) if live else None,
+    )
 
 
-def task_data(name: str, task_selection: Mapping[str, Any], task_measured: Mapping[str, Any],
-              live: Mapping[str, Any] | None, tolerance: float) -> Json:
-    observed = (live or {}).get("scenarios", {}).get(name, {})
-    return {
-        "kind": task_selection.get("kind") or task_measured.get("kind"),
-        "test_split": task_measured.get("test_split"),
-        "best_macro_f1": best_macro_f1(task_measured),
-        "variants": variant_rows(task_measured),
-        "rejected": rejected_rows(task_measured),
-        "scenarios": {
-            scenario_name: scenario_data(scenario_name, scenario, observed.get(scenario_name), live, tolerance)
-            for scenario_name, scenario in task_selection.get("scenarios", {}).items()
+def task_data(
+    name: str, task: TaskSelection, measured: Mapping[str, Any], live: LiveObservations | None, tolerance: float
+) -> TaskReport:
+    observed = {} if live is None else live.scenarios.get(name, {})
+    split = measured.get("test_split")
+    return TaskReport(
+        kind=task.kind,
+        test_split=None if split is None else SplitRef.model_validate(split),
+        best_macro_f1=best_macro_f1(measured),
+        variants=variant_rows(measured),
+        rejected=rejected_rows(measured),
+        scenarios={
+            scenario_name: scenario_data(scenario_name, route, observed.get(scenario_name), live is not None, tolerance)
+            for scenario_name, route in task.scenarios.items()
         },
-    }
+    )
 
 
-def measurements_header(measurements: Mapping[str, Any]) -> Json:
-    return {
-        "generated_at": measurements.get("generated_at"),
-        "command": measurements.get("command"),
-        "hardware": measurements.get("hardware", {}),
-        "versions": measurements.get("versions", {}),
-        "settings": measurements.get("settings", {}),
-    }
+def measurements_header(measurements: Mapping[str, Any]) -> MeasurementsHeader:
+    return MeasurementsHeader(
+        generated_at=measurements.get("generated_at"),
+        command=measurements.get("command"),
+        hardware=measurements.get("hardware", {}),
+        versions=measurements.get("versions", {}),
+        settings=measurements.get("settings", {}),
+    )
 
 
-def summary_entries(tasks: Mapping[str, Any]) -> list[Json]:
+def summary_entries(tasks: Mapping[str, TaskReport]) -> list[SummaryEntry]:
     return [
-        {"task": task, "scenario": scenario, "sentence": data["summary"]}
-        for task, task_info in tasks.items()
-        for scenario, data in task_info["scenarios"].items()
+        SummaryEntry(task=task, scenario=scenario, sentence=data.summary)
+        for task, task_report in tasks.items()
+        for scenario, data in task_report.scenarios.items()
     ]
 
 
-def report_data(measurements: Mapping[str, Any], selection: Mapping[str, Any],
-                live: Mapping[str, Any] | None = None, tolerance: float = DEFAULT_TOLERANCE, *,
-                peak_rps: float | None = None, headroom: float = DEFAULT_HEADROOM) -> Json:
-    """Everything the report says, as JSON-able data (the `report.json` file)."""
+def report_data(
+    measurements: Mapping[str, Any],
+    selection: Selection | Mapping[str, Any],
+    live: LiveObservations | Mapping[str, Any] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    *,
+    peak_rps: float | None = None,
+    headroom: float = DEFAULT_HEADROOM,
+) -> ReportData:
+    """Everything the report says; a selection or live document that does not match its contract raises, naming
+    the key (SelectionError, pydantic's ValidationError)."""
+    routes = selection if isinstance(selection, Selection) else parse_selection(selection)
+    observations = None if live is None else LiveObservations.model_validate(live)
     measured = measurements.get("tasks", {})
     tasks = {
-        name: task_data(name, task, measured.get(name, {}), live, tolerance)
-        for name, task in selection.get("tasks", {}).items()
+        name: task_data(name, task, measured.get(name, {}), observations, tolerance)
+        for name, task in routes.tasks.items()
     }
-    return {
-        "schema": REPORT_SCHEMA,
-        "version": REPORT_VERSION,
-        "measurements": measurements_header(measurements),
-        "selection": {"generated_at": selection.get("generated_at"), "generated_by": selection.get("generated_by")},
-        "live": live_header(live, tolerance) if live is not None else None,
-        "summary": summary_entries(tasks),
-        "capacity": capacity_plan(selection, peak_rps=peak_rps, headroom=headroom).model_dump(mode="json"),
-        "tasks": tasks,
-    }
+    return ReportData(
+        measurements=measurements_header(measurements),
+        selection=SelectionHeader(generated_at=routes.generated_at, generated_by=routes.generated_by),
+        live=None if observations is None else live_header(observations, tolerance),
+        summary=summary_entries(tasks),
+        capacity=capacity_plan(routes, peak_rps=peak_rps, headroom=headroom),
+        tasks=tasks,
+    )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from models.report import captions, tables
-from models.report.capacity import CapacityPlan
+from service.contracts.report import LiveHeader, ReportData, ScenarioReport, TaskReport
 
 CHARTS_NOTE = (
     "Charts (macro-F1 vs p99 latency with the Pareto front and the picks, latency CDFs, throughput vs batch "
@@ -24,54 +23,54 @@ def md_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]
     return lines
 
 
-def md_scenario(name: str, s: Mapping[str, Any]) -> list[str]:
+def md_scenario(name: str, s: ScenarioReport) -> list[str]:
     lines = [
         f"#### Scenario `{name}`",
         "",
         *(f"- {label}: {text}" for label, text in captions.scenario_facts(s)),
-        f"- Pick: `{s['variant']}` ({captions.verdict_text(s['feasible'])})",
-        f"- Fallbacks: {', '.join(f'`{f}`' for f in s['fallbacks']) or 'none'}",
+        f"- Pick: `{s.variant}` ({captions.verdict_text(s.feasible)})",
+        f"- Fallbacks: {', '.join(f'`{f}`' for f in s.fallbacks) or 'none'}",
     ]
-    if s["message"]:
-        lines.append(f"- Evidence: {s['message']}")
+    if s.message:
+        lines.append(f"- Evidence: {s.message}")
     lines.append("")
-    if s["candidates"]:
-        lines += md_table(tables.CANDIDATE_COLUMNS, (tables.candidate_cells(c) for c in s["candidates"]))
+    if s.candidates:
+        lines += md_table(tables.CANDIDATE_COLUMNS, (tables.candidate_cells(c) for c in s.candidates))
         lines.append("")
     return lines
 
 
-def md_variants(task: Mapping[str, Any]) -> list[str]:
+def md_variants(task: TaskReport) -> list[str]:
     lines = ["### Variants", ""]
-    if task["variants"]:
-        lines += md_table(tables.VARIANT_COLUMNS, (tables.variant_cells(r) for r in task["variants"]))
+    if task.variants:
+        lines += md_table(tables.VARIANT_COLUMNS, (tables.variant_cells(r) for r in task.variants))
         lines += ["", captions.VARIANTS_NOTE, ""]
     else:
         lines += [captions.NO_VARIANTS, ""]
-    if task["rejected"]:
+    if task.rejected:
         lines += [captions.REJECTED_NOTE, ""]
-        lines += [f"- `{r['variant']}`: {r['reason']}" for r in task["rejected"]]
+        lines += [f"- `{r.variant}`: {r.reason}" for r in task.rejected]
         lines.append("")
     return lines
 
 
-def md_live(task: Mapping[str, Any], live: Mapping[str, Any]) -> list[str]:
+def md_live(task: TaskReport, live: LiveHeader) -> list[str]:
     lines = [f"### Live ({captions.live_caption(live)})", ""]
-    lines += md_table(tables.LIVE_COLUMNS, (tables.live_cells(n, s["live"]) for n, s in task["scenarios"].items()))
-    return [*lines, ""]
+    rows = (tables.live_cells(n, s.live) for n, s in task.scenarios.items() if s.live is not None)
+    return [*lines, *md_table(tables.LIVE_COLUMNS, rows), ""]
 
 
-def md_task(name: str, task: Mapping[str, Any], live: Mapping[str, Any] | None) -> list[str]:
+def md_task(name: str, task: TaskReport, live: LiveHeader | None) -> list[str]:
     lines = [f"## {captions.task_heading(name, task)}", "", *md_variants(task), CHARTS_NOTE, "", "### Scenarios", ""]
-    for scenario_name, scenario in task["scenarios"].items():
+    for scenario_name, scenario in task.scenarios.items():
         lines += md_scenario(scenario_name, scenario)
     if live is not None:
         lines += md_live(task, live)
     return lines
 
 
-def md_reproduce(data: Mapping[str, Any]) -> list[str]:
-    command = data["measurements"]["command"]
+def md_reproduce(data: ReportData) -> list[str]:
+    command = data.measurements.command
     lines = [
         "## Reproduce",
         "",
@@ -79,25 +78,25 @@ def md_reproduce(data: Mapping[str, Any]) -> list[str]:
         *(f"- {label}: {text}" for label, text in captions.reproduce_facts(data)),
         "- Settings:",
     ]
-    lines += [f"  - {line}" for line in captions.settings_text(data["measurements"]["settings"])]
+    lines += [f"  - {line}" for line in captions.settings_text(data.measurements.settings)]
     return [*lines, ""]
 
 
-def md_capacity(data: Mapping[str, Any]) -> list[str]:
-    plan = CapacityPlan.model_validate(data["capacity"])
+def md_capacity(data: ReportData) -> list[str]:
+    plan = data.capacity
     lines = ["## Capacity plan", "", captions.capacity_caption(plan), ""]
     lines += md_table(tables.CAPACITY_COLUMNS, (tables.capacity_cells(row, plan.peak_rps) for row in plan.rows))
     return [*lines, "", captions.autoscaler_text(plan), ""]
 
 
-def render_markdown(data: Mapping[str, Any]) -> str:
+def render_markdown(data: ReportData) -> str:
     lines = ["# Scenario selection report", "", "## Summary", ""]
-    for task_name, task in data["tasks"].items():
+    for task_name, task in data.tasks.items():
         lines += [f"### Task `{task_name}`", ""]
-        lines += [f"- {s['summary']}" for s in task["scenarios"].values()]
+        lines += [f"- {s.summary}" for s in task.scenarios.values()]
         lines.append("")
     lines += md_reproduce(data)
     lines += md_capacity(data)
-    for task_name, task in data["tasks"].items():
-        lines += md_task(task_name, task, data["live"])
+    for task_name, task in data.tasks.items():
+        lines += md_task(task_name, task, data.live)
     return "\n".join(lines).rstrip() + "\n"

@@ -14,11 +14,14 @@ from models.report.html import render_html
 from models.report.live import DEFAULT_TOLERANCE
 from models.report.markdown import render_markdown
 from models.report.schema import Json
+from service.contracts import LiveObservations
+from service.routing import Selection
 
 
 @dataclass(frozen=True)
 class Report:
-    """A rendered report: a self-contained HTML page, a Markdown summary and the JSON data behind both."""
+    """A rendered report: a self-contained HTML page, a Markdown summary and the JSON data behind both (the
+    dump of `service.contracts.report.ReportData`)."""
 
     html: str
     markdown: str
@@ -27,8 +30,8 @@ class Report:
 
 def render_report(
     measurements: Mapping[str, Any],
-    selection: Mapping[str, Any],
-    live: Mapping[str, Any] | None = None,
+    selection: Selection | Mapping[str, Any],
+    live: LiveObservations | Mapping[str, Any] | None = None,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     peak_rps: float | None = None,
@@ -40,7 +43,8 @@ def render_report(
     `peak_rps` and `headroom` size the capacity plan (`models.report.capacity`).
     """
     data = report_data(measurements, selection, live, tolerance, peak_rps=peak_rps, headroom=headroom)
-    return Report(html=render_html(data, measurements), markdown=render_markdown(data), json=data)
+    json = data.model_dump(mode="json")
+    return Report(html=render_html(data, measurements), markdown=render_markdown(data), json=json)
 
 
 def write_report(report: Report, out_dir: Path | str) -> dict[str, Path]:

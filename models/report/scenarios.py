@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from models.report.comparison import metric_of
 from models.report.format import fmt_plain
-from models.report.schema import Json
+from service.contracts import CandidateEvidence, ConstraintFailure
+from service.contracts.report import CandidateRow
 
 LOAD_KEYS = {"load_pattern", "target_rps", "threads"}  # they describe the load, not a limit
 
@@ -34,28 +36,27 @@ def load_text(constraints: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def failure_text(failure: Mapping[str, Any]) -> str:
+def failure_text(failure: ConstraintFailure) -> str:
     """`p95_latency_ms 12.6 > 10 (by 2.6, 26.0%)`; minimums read `<`; a missing measurement says so."""
-    name = str(failure.get("constraint"))
-    if failure.get("value") is None:
-        return f"{constraint_text(name, failure.get('limit'))}: not measured"
+    name = failure.constraint
+    if failure.value is None:
+        return f"{constraint_text(name, failure.limit)}: not measured"
     operator = "<" if name.startswith("min_") else ">"
-    pct = failure.get("excess_pct")
-    by = f"by {fmt_plain(failure.get('excess'))}" + (f", {pct:.1f}%" if isinstance(pct, int | float) else "")
-    return f"{name} {fmt_plain(failure.get('value'))} {operator} {fmt_plain(failure.get('limit'))} ({by})"
+    by = f"by {fmt_plain(failure.excess)}, {failure.excess_pct:.1f}%"
+    return f"{name} {fmt_plain(failure.value)} {operator} {fmt_plain(failure.limit)} ({by})"
 
 
-def candidate_row(candidate: Mapping[str, Any]) -> Json:
-    metrics = candidate.get("metrics", {})
-    return {
-        "variant": candidate.get("variant"),
-        "rank": candidate.get("rank"),
-        "feasible": candidate.get("feasible"),
-        "macro_f1": metrics.get("macro_f1"),
-        "quality_drop": metrics.get("quality_drop"),
-        "latency_ms": metrics.get("latency_ms"),
-        "throughput_rps": metrics.get("throughput_rps"),
-        "size_mb": metrics.get("size_mb"),
-        "memory_mb": metrics.get("memory_mb"),
-        "failures": [failure_text(f) for f in candidate.get("failures", [])],
-    }
+def candidate_row(candidate: CandidateEvidence) -> CandidateRow:
+    metrics = candidate.metrics
+    return CandidateRow(
+        variant=candidate.variant,
+        rank=candidate.rank,
+        feasible=candidate.feasible,
+        macro_f1=metric_of(metrics, "macro_f1"),
+        quality_drop=metric_of(metrics, "quality_drop"),
+        latency_ms=metric_of(metrics, "latency_ms"),
+        throughput_rps=metric_of(metrics, "throughput_rps"),
+        size_mb=metric_of(metrics, "size_mb"),
+        memory_mb=metric_of(metrics, "memory_mb"),
+        failures=[failure_text(f) for f in candidate.failures],
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-REPORT_SCHEMA = "scenario-serve/report"
-REPORT_VERSION = 1
+from service.contracts.report import REPORT_SCHEMA, REPORT_VERSION
+
 QUANTILES = ("p50", "p95", "p99")  # the latency percentiles the report shows, predicted and observed
 
 Json = dict[str, Any]
+
+__all__ = ["QUANTILES", "REPORT_SCHEMA", "REPORT_VERSION", "Json"]

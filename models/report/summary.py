@@ -8,6 +8,7 @@ from typing import Any
 from models.report.comparison import Comparison
 from models.report.format import fmt_f1, fmt_mb, fmt_ms, fmt_plain, fmt_points, fmt_rate, fmt_ratio
 from models.report.schema import QUANTILES
+from service.routing import ScenarioSelection
 
 BASELINE = "the FP32 baseline"
 
@@ -46,13 +47,13 @@ def _claim(c: Comparison, constraints: Mapping[str, Any]) -> str:
     return f"processes {fmt_ratio(c.ratio)} the offline throughput of {BASELINE} {rates}"
 
 
-def summary_sentence(name: str, scenario: Mapping[str, Any], comparison: Comparison | None) -> str:
+def summary_sentence(name: str, route: ScenarioSelection, comparison: Comparison | None) -> str:
     """One sentence per scenario: the pick against the FP32 baseline, always with the quality delta in points."""
-    evidence = scenario.get("evidence", {})
-    variant = scenario.get("variant")
-    if evidence.get("feasible") is False:
-        return f"for `{name}`, no variant fits: {evidence.get('message') or 'no message recorded'}"
-    baseline = evidence.get("baseline")
+    evidence = route.select_evidence()
+    variant = route.variant
+    if evidence is not None and not evidence.feasible:
+        return f"for `{name}`, no variant fits: {evidence.message or 'no message recorded'}"
+    baseline = evidence.baseline if evidence is not None else None
     if comparison is None:
         reason = f"{BASELINE} `{baseline}` has no measurements to compare" if baseline else "no baseline recorded"
         return f"for `{name}`, `{variant}` is the pick ({reason})"
@@ -63,5 +64,5 @@ def summary_sentence(name: str, scenario: Mapping[str, Any], comparison: Compari
             f"for `{name}`, `{variant}` reaches macro-F1 {fmt_f1(comparison.pick)}, "
             f"{fmt_points(comparison.quality_delta_pt)} vs {BASELINE} ({fmt_f1(comparison.baseline)})"
         )
-    claim = _claim(comparison, scenario.get("constraints", {}))
+    claim = _claim(comparison, route.constraints)
     return f"for `{name}`, `{variant}` {claim} at {fmt_points(comparison.quality_delta_pt)} macro-F1"

@@ -67,7 +67,7 @@ class TorchRuntime:
         self.input_names = input_names
 
     @classmethod
-    def from_dir(cls, model_dir: Path, architecture: dict[str, Any], threads: int) -> "TorchRuntime":
+    def from_dir(cls, model_dir: Path, architecture: dict[str, Any], threads: int) -> TorchRuntime:
         return cls(load_module(model_dir, architecture), tuple(architecture["input_names"]), threads)
 
     @torch.inference_mode()

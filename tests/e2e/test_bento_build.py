@@ -37,6 +37,8 @@ def test_build_then_serve_the_bento(default_variants: dict[str, dict], tmp_path:
     assert packed == routed
     port = free_port()
     with running(serve_command(tag, port), f"http://127.0.0.1:{port}/readyz", tmp_path / "bento.log", cwd=tmp_path):
-        response = httpx.post(f"http://127.0.0.1:{port}/v1/text/classify", json={"texts": ["what a great day"]}, timeout=30)
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/v1/text/classify", json={"texts": ["what a great day"]}, timeout=30
+        )
     assert response.status_code == 200, response.text
     assert response.json()["predictions"][0]["label"] in {"negative", "neutral", "positive"}

@@ -18,7 +18,15 @@ pytestmark = pytest.mark.e2e
 
 def test_compare_runner_prints_the_side_by_side_table(default_variants: dict[str, dict], tmp_path: Path) -> None:
     out = tmp_path / "comparison.json"
-    command = [sys.executable, str(REPO / "loadtests" / "compare.py"), "--tasks", "sentiment", "--quick", "--out", str(out)]
+    command = [
+        sys.executable,
+        str(REPO / "loadtests" / "compare.py"),
+        "--tasks",
+        "sentiment",
+        "--quick",
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900, env=os.environ.copy())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows = json.loads(out.read_text(encoding="utf-8"))["rows"]

@@ -35,8 +35,16 @@ def chromium() -> str:
 
 def screenshot(page: Path, out: Path, profile: Path) -> None:
     command = [
-        chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-        f"--user-data-dir={profile}", f"--screenshot={out}", f"--window-size={WIDTH},{HEIGHT}", page.as_uri(),
+        chromium(),
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        f"--screenshot={out}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        page.as_uri(),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0 and out.exists(), f"chromium failed ({done.returncode}):\n{done.stderr[-3000:]}"

@@ -62,7 +62,7 @@ def test_image_every_scenario_on_test_digits(server: str, routing_table: dict) -
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["variant"] == selected(routing_table, "digits", scenario) == response.headers["X-Variant"]
-        correct = sum(p["label"] == t for p, t in zip(body["predictions"], targets))
+        correct = sum(p["label"] == t for p, t in zip(body["predictions"], targets, strict=True))
         assert correct >= 17, (scenario, body["variant"], correct)
 
 
@@ -111,7 +111,9 @@ def test_real_prometheus_scrapes_and_answers_p95_by_scenario(server: str, tmp_pa
     )
     port = free_port()
     command = [
-        prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        prometheus,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{port}",
     ]
     api = f"http://127.0.0.1:{port}/api/v1"
@@ -121,7 +123,9 @@ def test_real_prometheus_scrapes_and_answers_p95_by_scenario(server: str, tmp_pa
         values: dict[str, float] = {}
         while time.monotonic() < deadline and "realtime" not in values:
             for scenario in ("realtime", "accuracy"):
-                httpx.post(f"{server}/v1/text/classify", json={"texts": POSITIVE_TWEETS, "scenario": scenario}, timeout=10)
+                httpx.post(
+                    f"{server}/v1/text/classify", json={"texts": POSITIVE_TWEETS, "scenario": scenario}, timeout=10
+                )
             result = httpx.get(f"{api}/query", params={"query": query}, timeout=10).json()
             values = {
                 r["metric"].get("scenario", ""): float(r["value"][1])

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from service.classifier import Inference
-from service.engine import StoredVariant
+from service.model_store import StoredVariant
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 DIGIT_LABELS = [str(digit) for digit in range(10)]
@@ -17,7 +17,8 @@ DIGIT_LABELS = [str(digit) for digit in range(10)]
 
 class FakeTextClassifier:
     """'love'/'great' -> positive, 'hate'/'awful' -> negative, anything else -> neutral; the text 'hold' waits
-    for the event `hold` (set it on a loaded classifier to keep a request in flight)."""
+    for the event `hold` (set it on a loaded classifier to keep a request in flight); `broken = True` makes
+    every batch raise (a runtime fault)."""
 
     labels = SENTIMENT_LABELS
 
@@ -25,6 +26,7 @@ class FakeTextClassifier:
         self.max_length = max_length
         self.batch_sizes: list[int] = []
         self.hold: threading.Event | None = None
+        self.broken = False
         self._lock = threading.Lock()
 
     def run(self, items: list[Any]) -> Inference:
@@ -35,6 +37,8 @@ class FakeTextClassifier:
     def probabilities(self, items: list[Any]) -> np.ndarray:
         with self._lock:
             self.batch_sizes.append(len(items))
+        if self.broken:
+            raise RuntimeError("injected runtime fault")
         rows = []
         for text in items:
             assert isinstance(text, str)
@@ -66,7 +70,7 @@ class FakeImageClassifier:
     def probabilities(self, items: list[Any]) -> np.ndarray:
         self.batch_sizes.append(len(items))
         rows = np.full((len(items), 10), 0.02, dtype=np.float32)
-        for row, image in zip(rows, items):
+        for row, image in zip(rows, items, strict=True):
             assert isinstance(image, Image.Image)
             digit = min(9, int(np.asarray(image.convert("L"), dtype=np.float32).mean() * 10 / 256))
             row[digit] = 0.82

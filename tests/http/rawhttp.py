@@ -34,7 +34,7 @@ class RawResponse:
         return json.loads(self.body.decode("utf-8"))
 
 
-async def _exchange(app: Any, request: RawRequest) -> RawResponse:
+async def _exchange(app: Any, request: RawRequest, leave: Any = None) -> RawResponse:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -60,7 +60,12 @@ async def _exchange(app: Any, request: RawRequest) -> RawResponse:
         if not body_sent:
             body_sent = True
             return {"type": "http.request", "body": request.body, "more_body": False}
-        await response_done.wait()  # like a client that stays connected until it has the whole answer
+        if leave is None:
+            await response_done.wait()  # like a client that stays connected until it has the whole answer
+        else:  # a client that closes the connection when `leave` is set
+            with anyio.move_on_after(30):
+                while not (leave.is_set() or response_done.is_set()):
+                    await anyio.sleep(0.005)
         return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
@@ -80,9 +85,22 @@ async def _exchange(app: Any, request: RawRequest) -> RawResponse:
     return RawResponse(status, headers, b"".join(chunks))
 
 
-def exchange(client: Any, app: Any, request: RawRequest) -> RawResponse:
-    """Send `request` to `app` on `client`'s event loop (inside a `with TestClient(...)` block)."""
-    return client.portal.call(_exchange, app, request)
+def exchange(client: Any, app: Any, request: RawRequest, leave: Any = None) -> RawResponse:
+    """Send `request` to `app` on `client`'s event loop (inside a `with TestClient(...)` block); with `leave`
+    (a threading.Event), the client disconnects once it is set."""
+    if leave is None:
+        return client.portal.call(_exchange, app, request)
+    return client.portal.call(_exchange, app, request, _ThreadEvent(leave))
+
+
+class _ThreadEvent:
+    """A threading.Event seen through anyio.Event's is_set (the test thread sets it, the loop polls it)."""
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+
+    def is_set(self) -> bool:
+        return bool(self.event.is_set())
 
 
 def json_request(path: str, payload: Any, headers: Headers | None = None) -> RawRequest:

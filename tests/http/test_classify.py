@@ -40,7 +40,9 @@ def test_default_scenario_routes_text_to_the_realtime_variant(client):
     assert response.headers["X-Scenario"] == "realtime"
 
 
-@pytest.mark.parametrize(("scenario", "variant"), [("realtime", TEXT_FAST), ("batch", TEXT_FAST), ("accuracy", TEXT_BIG)])
+@pytest.mark.parametrize(
+    ("scenario", "variant"), [("realtime", TEXT_FAST), ("batch", TEXT_FAST), ("accuracy", TEXT_BIG)]
+)
 def test_scenario_in_body_selects_its_variant(client, scenario, variant):
     response = client.post("/v1/text/classify", json={"texts": ["great"], "scenario": scenario})
     assert response.status_code == 200
@@ -104,8 +106,9 @@ def test_falls_back_when_the_selected_variant_failed_to_load(serve):
         assert response.json()["variant"] == TEXT_SMALL
         assert response.json()["fallback"] is True
         assert response.headers["X-Variant"] == TEXT_SMALL
-        # a failed variant is a deployment error: served through fallbacks, but not ready
+        # not ready: sentiment/batch routes to TEXT_FAST alone, so that route has no loaded variant
         assert client.get("/readyz").status_code == 503
+        assert client.get("/v1/models").json()["unserved_routes"] == ["sentiment/batch"]
         metrics = client.get("/metrics").text
         assert (
             'scenario_serve_routing_decisions_total{fallback="true",scenario="realtime",'

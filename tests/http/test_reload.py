@@ -201,17 +201,20 @@ def test_body_must_be_empty(serve):
         (FakeStore([name for name in ALL_VARIANTS if name != EXTRA]), "not found in the store"),
     ],
 )
-def test_variant_that_fails_to_load_rejects_the_reload(serve, tmp_path, store, problem):
-    """All or nothing: applying it would turn /readyz not ready (a failed variant is a deployment error), so
-    the old table stays in force, even though sentiment/realtime could fall back to TEXT_SMALL."""
+def test_variant_that_fails_to_load_without_a_fallback_rejects_the_reload(serve, tmp_path, store, problem):
+    """All or nothing: applying it would leave sentiment/realtime (no fallbacks) without a loaded variant, i.e.
+    turn /readyz not ready, so the old table stays in force. (With a fallback the reload applies: next test.)"""
+    selection = changed_selection()
+    selection["tasks"]["sentiment"]["scenarios"]["realtime"]["fallbacks"] = []
     with serve(store=store, admin_token=TOKEN) as client:
         before = reloads(client, "failed")
-        write_selection(tmp_path / "selection.json", changed_selection())
+        write_selection(tmp_path / "selection.json", selection)
         response = client.post("/v1/admin/reload", headers=AUTH)
         assert response.status_code == 409
         error = response.json()["error"]
         assert error["type"] == "selection_not_servable"
         assert f"{EXTRA} failed: " in error["message"] and problem in error["message"]
+        assert "route sentiment/realtime would have no loaded variant" in error["message"]
         assert "previous table stays in force" in error["message"]
         assert client.get("/v1/scenarios").json()["selection"]["generated_at"] == SELECTION["generated_at"]
         assert variant_of(client, "realtime") == TEXT_FAST
@@ -219,6 +222,28 @@ def test_variant_that_fails_to_load_rejects_the_reload(serve, tmp_path, store, p
         assert EXTRA not in {v["name"] for v in client.get("/v1/models").json()["variants"] if v["routes"]}
         assert client.get("/readyz").status_code == 200
         assert reloads(client, "failed") == before + 1
+
+
+def test_variant_that_fails_to_load_on_a_route_with_a_fallback_is_applied_then_retried(serve, tmp_path):
+    """A reload is applied when the new table would be ready, as /readyz defines it: sentiment/realtime falls back to
+    TEXT_SMALL while EXTRA, reported in `failed`, is retried in the background; a worker started on the new file
+    would serve it the same way. EXTRA serves the route once it loads."""
+    store = FakeStore(ALL_VARIANTS, fail={EXTRA: "corrupt weights"})
+    with serve(store=store, admin_token=TOKEN, load_retry_s=0.05, load_retry_max_s=0.1) as client:
+        write_selection(tmp_path / "selection.json", changed_selection())
+        response = client.post("/v1/admin/reload", headers=AUTH)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["failed"] == [{"name": EXTRA, "reason": "RuntimeError: corrupt weights"}]
+        assert {"task": "sentiment", "scenario": "realtime", "from": TEXT_FAST, "to": TEXT_SMALL} in body[
+            "changed_routes"
+        ]
+        assert variant_of(client, "realtime") == TEXT_SMALL
+        assert client.get("/readyz").status_code == 200
+        wait_for(lambda: store.attempts.count(EXTRA) >= 3)  # the reload's attempt, then retries
+        store.fail.clear()
+        wait_for(lambda: variant_of(client, "realtime") == EXTRA)
+        assert client.get("/readyz").status_code == 200
 
 
 def test_route_without_a_servable_variant_rejects_the_reload(serve, tmp_path):
@@ -249,8 +274,9 @@ def test_gate_rejected_variant_is_skipped_as_at_start_up(serve, tmp_path):
 
 
 def test_reload_retries_a_variant_that_failed_at_start_up(serve, tmp_path):
+    """The reload's own attempt, with background retries off (they are tested in test_load_retries.py)."""
     store = FakeStore(ALL_VARIANTS, fail={TEXT_FAST: "not there yet"})
-    with serve(store=store, admin_token=TOKEN) as client:
+    with serve(store=store, admin_token=TOKEN, load_retry_s=0) as client:
         assert client.get("/readyz").status_code == 503
         assert client.post("/v1/admin/reload", headers=AUTH).status_code == 409  # still failing: not applied
         store.fail.clear()  # e.g. the variant was imported into the store meanwhile

@@ -43,7 +43,9 @@ def test_scenarios_table_shows_live_fallbacks(serve):
 
 def test_models_table(serve):
     store = FakeStore(
-        [name for name in ALL_VARIANTS if name != TEXT_BIG], fail={IMAGE_FAST: "corrupt"}, gates={TEXT_SMALL: "rejected"}
+        [name for name in ALL_VARIANTS if name != TEXT_BIG],
+        fail={IMAGE_FAST: "corrupt"},
+        gates={TEXT_SMALL: "rejected"},
     )
     with serve(store=store) as client:
         body = client.get("/v1/models").json()
@@ -86,9 +88,7 @@ def test_metrics_expose_every_custom_metric(client):
     text = client.get("/metrics").text
     for name in ALL_METRIC_NAMES:
         assert f"# TYPE {name} " in text, name
-    assert (
-        'scenario_serve_items_classified_total{task="sentiment",variant="sentiment-fake-onnx-int8"}' in text
-    )
+    assert 'scenario_serve_items_classified_total{task="sentiment",variant="sentiment-fake-onnx-int8"}' in text
     assert 'scenario_serve_variant_info{gate="accepted",precision="int8",runtime="onnxruntime",' in text
     assert 'scenario_serve_errors_total{error_type="unknown_scenario"}' in text
     assert 'scenario="nope"' not in text  # client input never becomes a label

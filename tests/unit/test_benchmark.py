@@ -1,5 +1,6 @@
-"""measure: pure helpers (statistics, Poisson arrivals, rate search), then a real run on tiny stored variants,
-served for real over HTTP."""
+"""measure: a real run on tiny stored variants, measured in process and served for real over HTTP; the document
+it writes, and when that document is current. The parts have their own tests (test_measure_plan, test_harness,
+test_served_measure, test_loadgen, test_latency, test_records, test_machine)."""
 
 from __future__ import annotations
 
@@ -10,28 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from models.benchmark import (
-    SCHEMA,
-    VERSION,
-    Job,
-    MeasurementError,
-    MeasureSettings,
-    ServerTarget,
-    TaskPlan,
-    load_measurements,
-    measure,
-    measure_in_process,
-    measurements_current,
-    sample_items,
-    settings_record,
-    write_measurements,
-)
-from models.loadgen import CDF_POINTS, latency_summary, over_bound_limit, poisson_arrivals, trial_rng
-from models.served_measure import MAX_DOUBLINGS, median_trial, query_count, search_max_rate
+from models.benchmark import measure
 from models.catalog import Catalog
+from models.latency import CDF_POINTS
+from models.measure_plan import MeasurementError, MeasureSettings, ServerTarget, TaskPlan, settings_record
+from models.records import SCHEMA, VERSION, load_measurements, measurements_current, write_measurements
+from models.served_measure import MAX_DOUBLINGS
 
 TINY = MeasureSettings(
     warmup=2,
@@ -47,170 +34,7 @@ TINY = MeasureSettings(
 )
 GENEROUS = ServerTarget(p99_bound_ms=200.0, target_rps=50.0)
 IMPOSSIBLE = ServerTarget(p99_bound_ms=0.001, target_rps=50.0)
-PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 TRIAL_FIELDS = {"rate_rps", "queries", "achieved_rps", "p50_ms", "p95_ms", "p99_ms", "meets_bound"}
-
-
-# --- pure helpers ------------------------------------------------------------------------------------------------
-
-
-def test_latency_summary_orders_percentiles_and_gives_a_cdf() -> None:
-    samples = np.random.default_rng(1).lognormal(1.0, 0.5, 500)
-    summary = latency_summary(samples)
-    assert summary["samples"] == 500
-    assert summary["p50_ms"] <= summary["p90_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
-    assert summary["p50_ms"] == pytest.approx(np.percentile(samples, 50), abs=1e-3)
-    assert summary["mean_ms"] == pytest.approx(samples.mean(), abs=1e-3)
-    cdf = summary["cdf_ms"]
-    assert len(cdf) == CDF_POINTS and cdf == sorted(cdf)
-    assert cdf[0] == pytest.approx(samples.min(), abs=1e-3) and cdf[-1] == pytest.approx(samples.max(), abs=1e-3)
-    with pytest.raises(ValueError, match="no latency samples"):
-        latency_summary([])
-
-
-def test_poisson_arrivals_are_seeded_and_have_the_rate() -> None:
-    first = poisson_arrivals(50.0, 4000, trial_rng(0, 50.0))
-    assert np.array_equal(first, poisson_arrivals(50.0, 4000, trial_rng(0, 50.0)))
-    assert not np.array_equal(first, poisson_arrivals(50.0, 4000, trial_rng(1, 50.0)))
-    assert np.all(np.diff(first) > 0) and first[0] > 0
-    assert np.diff(first).mean() == pytest.approx(1 / 50.0, rel=0.05)
-    with pytest.raises(ValueError):
-        poisson_arrivals(0.0, 10, trial_rng(0, 0.0))
-
-
-def test_query_count_has_a_floor_and_a_ceiling() -> None:
-    assert query_count(100.0, 4.0, 100) == 400  # the rate over the trial
-    assert query_count(10.0, 4.0, 100) == 100  # at least min_queries ...
-    assert query_count(1.0, 4.0, 100) == 16  # ... unless that stretches the trial beyond 4x
-
-
-@pytest.mark.parametrize("queries", [1, 2, 20, 99, 100, 101, 250, 1000])
-def test_over_bound_limit_decides_the_p99(queries: int) -> None:
-    bound, limit = 10.0, over_bound_limit(queries)
-    over = np.zeros(queries)
-    over[queries - limit :] = 1e9  # `limit` huge latencies: the p99 exceeds the bound, whatever the rest
-    assert np.percentile(over, 99) > bound
-    if limit > 1:
-        barely = np.zeros(queries)
-        barely[queries - limit + 1 :] = bound * 1.001  # one fewer, barely over: the p99 can still be within
-        assert np.percentile(barely, 99) <= bound
-
-
-def fake_trials(capacity: float, bound_ms: float) -> tuple[list[float], Any]:
-    """A queue-like p99(rate): fine at low load, unbounded as the rate nears `capacity`."""
-    visited: list[float] = []
-
-    def trial(rate: float) -> dict[str, Any]:
-        visited.append(rate)
-        p99 = 2.0 / (1.0 - rate / capacity) if rate < capacity else float("inf")
-        return {"rate_rps": rate, "p99_ms": p99, "meets_bound": p99 <= bound_ms}
-
-    return visited, trial
-
-
-def true_max_rate(capacity: float, bound_ms: float) -> float:
-    return capacity * (1.0 - 2.0 / bound_ms)
-
-
-def test_search_bisects_up_from_a_target_that_meets_the_bound() -> None:
-    visited, trial = fake_trials(capacity=100.0, bound_ms=20.0)  # true max rate 90
-    result = search_max_rate(trial, target_rps=10.0, estimate_rps=120.0, steps=6)
-    assert visited[:2] == [10.0, 120.0]  # the target, then the estimate as the first upper probe
-    assert result["at_target"]["rate_rps"] == 10.0 and result["at_target"]["meets_bound"]
-    assert len(result["trials"]) == 2 + 6
-    assert result["max_rate_rps"] <= true_max_rate(100.0, 20.0)
-    assert result["max_rate_rps"] >= true_max_rate(100.0, 20.0) - (120.0 - 10.0) / 2**6
-    assert result["max_rate_rps"] == max(t["rate_rps"] for t in result["trials"] if t["meets_bound"])
-
-
-def test_search_doubles_from_the_target_when_the_estimate_is_low() -> None:
-    visited, trial = fake_trials(capacity=100.0, bound_ms=20.0)
-    result = search_max_rate(trial, target_rps=10.0, estimate_rps=5.0, steps=3)
-    assert visited[:4] == [10.0, 20.0, 40.0, 80.0]
-    assert 80.0 <= result["max_rate_rps"] <= 90.0
-
-
-def test_search_below_a_target_that_misses_the_bound() -> None:
-    visited, trial = fake_trials(capacity=100.0, bound_ms=20.0)
-    result = search_max_rate(trial, target_rps=150.0, estimate_rps=1000.0, steps=5)
-    assert not result["at_target"]["meets_bound"]
-    assert len(visited) == 1 + 5 and all(rate < 150.0 for rate in visited[1:])
-    assert 0 < result["max_rate_rps"] <= 90.0
-
-
-def test_search_is_bounded_and_reports_zero_when_nothing_meets() -> None:
-    visited, trial = fake_trials(capacity=1e12, bound_ms=1e6)  # always meets: the doubling must stop
-    result = search_max_rate(trial, target_rps=10.0, estimate_rps=0.0, steps=4)
-    assert len(visited) == 1 + MAX_DOUBLINGS + 1
-    assert result["max_rate_rps"] == visited[-1] == 10.0 * 2 ** (MAX_DOUBLINGS + 1)
-    _, never = fake_trials(capacity=1.0, bound_ms=1.0)
-    nothing = search_max_rate(never, target_rps=10.0, estimate_rps=50.0, steps=3)
-    assert nothing["max_rate_rps"] == 0.0 and len(nothing["trials"]) == 4
-
-
-def test_median_trial_keeps_the_middle_repeat_and_the_spread() -> None:
-    trials = [{"p99_ms": 30.0, "meets_bound": True}, {"p99_ms": 80.0, "meets_bound": False}, {"p99_ms": 40.0, "meets_bound": True}]
-    chosen = median_trial(trials)
-    assert chosen["p99_ms"] == 40.0 and chosen["meets_bound"]
-    assert chosen["repeats_p99_ms"] == [30.0, 80.0, 40.0] and chosen["p99_spread_ms"] == [30.0, 80.0]
-    assert median_trial(trials[:2])["p99_ms"] == 30.0  # an even count keeps the lower middle one
-
-
-def test_search_never_offers_more_than_the_cap() -> None:
-    visited, trial = fake_trials(capacity=1e12, bound_ms=1e6)
-    result = search_max_rate(trial, target_rps=10.0, estimate_rps=500.0, steps=2, max_rate_rps=100.0)
-    assert max(visited) == 100.0 and result["max_rate_rps"] == 100.0
-
-
-def test_sample_items_is_seeded_and_uses_every_item_before_repeating() -> None:
-    items = list(range(10))
-    first = sample_items(items, 25, seed=3)
-    assert first == sample_items(items, 25, seed=3) and first != sample_items(items, 25, seed=4)
-    assert sorted(first[:10]) == items and len(first) == 25
-    with pytest.raises(MeasurementError, match="empty"):
-        sample_items([], 5, seed=0)
-
-
-def test_settings_validate_and_record_as_the_schema_says() -> None:
-    quick = MeasureSettings.quick()
-    assert quick.trial_seconds < MeasureSettings().trial_seconds
-    with pytest.raises(ValueError, match="min_samples"):
-        MeasureSettings(min_samples=50, max_samples=10)
-    with pytest.raises(ValueError, match="trial_seconds"):
-        MeasureSettings(trial_seconds=0)
-    record = settings_record(MeasureSettings())
-    assert record == {
-        "seed": 0,
-        "single_stream": {"warmup": 10, "min_samples": 200, "max_samples": 1000, "max_seconds": 10.0},
-        "server": {"trial_seconds": 6.0, "min_queries": 200, "search_steps": 5, "repeats": 3},
-        "service": {
-            "threads": 1, "max_batch_size": 32, "max_latency_ms": 0.0, "max_batch_tokens": 2048,
-            "max_queue_items": 256, "max_queue_wait_ms": 100.0,
-        },
-        "offline": {"batch_sizes": [1, 8, 32], "max_seconds": 4.0},
-    }
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (None, "measurements not found"),
-        ("{not json", "not a readable JSON file"),
-        (json.dumps({"schema": "something-else", "version": 1}), "not a measurements file"),
-        (json.dumps([1, 2]), "not a measurements file"),
-        (json.dumps({"schema": SCHEMA, "version": 99, "tasks": {}}), "measurements version 99"),
-    ],
-)
-def test_load_measurements_names_the_file_and_the_problem(tmp_path: Path, content: str | None, message: str) -> None:
-    path = tmp_path / "measurements.json"
-    if content is not None:
-        path.write_text(content, encoding="utf-8")
-    with pytest.raises(MeasurementError, match=message) as error:
-        load_measurements(path)
-    assert str(path) in str(error.value)
-
-
-# --- a real run on tiny variants ---------------------------------------------------------------------------------
 
 BROKEN = "reviews-tiny-bert-broken"
 
@@ -272,7 +96,9 @@ def test_every_accepted_variant_is_measured_and_the_rejected_one_listed(
         assert variant["runtime"] == meta["runtime"] and variant["precision"] == meta["precision"]
         assert variant["reference"] == meta.get("reference") and isinstance(variant["model_version"], str)
         assert variant["quality"] == {
-            "accuracy": meta["eval"]["accuracy"], "macro_f1": meta["eval"]["macro_f1"], "gate": meta["gate"]["status"]
+            "accuracy": meta["eval"]["accuracy"],
+            "macro_f1": meta["eval"]["macro_f1"],
+            "gate": meta["gate"]["status"],
         }
         assert variant["size_mb"] == pytest.approx(meta["size_bytes"] / 1e6, abs=1e-3)
         assert set(variant["runs"]) == {"1"}
@@ -375,26 +201,3 @@ def test_a_task_without_stored_variants_says_how_to_prepare_it(catalog: Catalog)
         measure(Catalog(tasks=tasks), {"never-prepared": TaskPlan(threads=(1,))}, TINY, log=lambda _: None)
     with pytest.raises(MeasurementError, match=r"unknown task\(s\) \['nope'\]"):
         measure(catalog, {"nope": TaskPlan(threads=(1,))}, TINY, log=lambda _: None)
-
-
-def test_a_failing_measurement_names_the_variant(tmp_path: Path) -> None:
-    metadata = {"runtime": "onnxruntime", "task_kind": "text", "labels": ["a", "b"], "input_spec": {"max_length": 8}}
-    job = Job("reviews-gone-onnx-int8", "reviews", str(tmp_path / "missing"), metadata, 1, ["a text"], (), TINY)
-    with pytest.raises(MeasurementError, match=r"measuring reviews-gone-onnx-int8 @ 1 thread failed") as error:
-        measure_in_process(job, log=lambda _: None)
-    assert "model.onnx" in str(error.value)  # the child's traceback says what went wrong
-
-
-class ExitOnArrival:
-    """Unpickled in the measuring process, it ends that process at once: a stand-in for a crash or OOM kill."""
-
-    def __reduce__(self) -> tuple[Any, tuple[int]]:
-        import os
-
-        return os._exit, (3,)
-
-
-def test_a_measuring_process_that_dies_is_reported() -> None:
-    job = Job("some-variant", "reviews", "/nowhere", {}, 2, [ExitOnArrival()], (), TINY)
-    with pytest.raises(MeasurementError, match=r"process measuring some-variant @ 2 threads died \(exit code 3\)"):
-        measure_in_process(job, log=lambda _: None)

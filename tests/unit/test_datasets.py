@@ -50,7 +50,9 @@ def test_text_file_csv_and_jsonl(tmp_path: Path) -> None:
     csv_path = write_sentiment_csv(tmp_path / "rows.csv", repeats=1)
     from_csv = read_examples(TextFileData(type="text-file", path=csv_path))
     jsonl = tmp_path / "rows.jsonl"
-    jsonl.write_text("\n".join(json.dumps({"t": t, "y": y}) for t, y in zip(from_csv.items, from_csv.labels)))
+    jsonl.write_text(
+        "\n".join(json.dumps({"t": t, "y": y}) for t, y in zip(from_csv.items, from_csv.labels, strict=True))
+    )
     from_jsonl = read_examples(TextFileData(type="text-file", path=jsonl, text_field="t", label_field="y"))
     assert from_csv.items == from_jsonl.items and from_csv.labels == from_jsonl.labels
     assert len(from_csv.items) == 18

@@ -152,8 +152,10 @@ def test_no_traffic_is_none_never_a_made_up_zero(live: dict[str, Any]) -> None:
     assert idle == {"rate_rps": None, **nothing}
 
 
-@pytest.mark.parametrize(("raw", "value"), [("1.5", 1.5), ("0", 0.0), ("NaN", None), ("+Inf", None), ("-Inf", None),
-                                            ("x", None), (None, None)])
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("1.5", 1.5), ("0", 0.0), ("NaN", None), ("+Inf", None), ("-Inf", None), ("x", None), (None, None)],
+)
 def test_parse_value(raw: Any, value: float | None) -> None:
     assert parse_value(raw) == value
 
@@ -208,10 +210,16 @@ def test_prometheus_error_names_url_query_and_reason() -> None:
     ("response", "expected"),
     [
         (httpx.Response(502, text="<html>Bad gateway</html>"), "answered HTTP 502 without JSON"),
-        (httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": []}}),
-         "not a vector"),
-        (httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": [{"value": []}]}}),
-         "malformed vector"),
+        (
+            httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": []}}),
+            "not a vector",
+        ),
+        (
+            httpx.Response(
+                200, json={"status": "success", "data": {"resultType": "vector", "result": [{"value": []}]}}
+            ),
+            "malformed vector",
+        ),
         (httpx.Response(200, json=[1, 2]), "no JSON object"),
     ],
 )

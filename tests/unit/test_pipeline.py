@@ -16,6 +16,8 @@ from models.evaluate import gate
 from models.prepare import Options, evaluate_variant, prepare
 from models.store import list_variants
 from service.classifier import load_classifier
+from service.contracts import GateStatus, read_metadata
+from service.integrity import artifact_digests
 from tests.helpers import POSITIVE, write_image_folder, write_sentiment_csv
 
 FAST = Options(latency_runs=3)
@@ -24,7 +26,8 @@ FAST = Options(latency_runs=3)
 def user_catalog(tmp_path: Path, model_dir: Path) -> Catalog:
     write_sentiment_csv(tmp_path / "reviews.csv")
     write_image_folder(tmp_path / "shapes")
-    (tmp_path / "catalog.yaml").write_text(f"""
+    (tmp_path / "catalog.yaml").write_text(
+        f"""
 tasks:
   reviews:
     kind: text
@@ -44,7 +47,9 @@ tasks:
       - name: resnet18
         source: {{type: torchvision, arch: resnet18}}
         train: {{epochs: 4, batch_size: 16, learning_rate: 2.0e-3}}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return load_catalog(tmp_path / "catalog.yaml")
 
 
@@ -61,7 +66,9 @@ def prepared(catalog: Catalog) -> dict[str, dict]:
 
 
 def test_every_candidate_gets_three_stored_variants(prepared: dict[str, dict]) -> None:
-    expected = {f"{c}-{v}" for c in ("reviews-tiny-bert", "shapes-resnet18") for v in ("torch-fp32", "onnx-fp32", "onnx-int8")}
+    expected = {
+        f"{c}-{v}" for c in ("reviews-tiny-bert", "shapes-resnet18") for v in ("torch-fp32", "onnx-fp32", "onnx-int8")
+    }
     assert set(prepared) == expected
     stored = {m.tag.name: m for m in list_variants()}
     assert expected <= set(stored)
@@ -73,6 +80,9 @@ def test_every_candidate_gets_three_stored_variants(prepared: dict[str, dict]) -
     assert meta["gate"]["status"] in {"accepted", "rejected"}
     assert meta["size_bytes"] > 0 and meta["versions"]["onnxruntime"]
     assert meta["labels"] == ["neg", "neu", "pos"]
+    for name, model in stored.items():  # what prepare stored reads back as the contract, with no unknown key
+        if name in expected:
+            assert read_metadata(model.info.metadata, name).to_store() == dict(model.info.metadata), name
 
 
 def test_exported_variants_reproduce_pytorch(prepared: dict[str, dict]) -> None:
@@ -121,15 +131,18 @@ def test_gate_rejects_a_damaged_variant(catalog: Catalog, prepared: dict[str, di
     for initializer in graph.graph.initializer:
         weights = numpy_helper.to_array(initializer)
         if weights.dtype == np.float32 and weights.ndim == 2:
-            initializer.CopyFrom(numpy_helper.from_array(rng.standard_normal(weights.shape).astype(np.float32), initializer.name))
+            initializer.CopyFrom(
+                numpy_helper.from_array(rng.standard_normal(weights.shape).astype(np.float32), initializer.name)
+            )
     onnx.save(graph, str(damaged_dir / "model.onnx"))
     data = load_task_data(catalog.tasks["reviews"])
-    metadata = dict(stored.info.metadata)
-    evaluation, _ = evaluate_variant(damaged_dir, metadata, data.test, None, threads=1)
-    verdict = gate(evaluation, reference.info.metadata["eval"], max_drop_points=1.0)
-    assert verdict["status"] == "rejected"
-    assert "below its reference" in verdict["reason"]
-    assert gate(reference.info.metadata["eval"], reference.info.metadata["eval"], 1.0)["status"] == "accepted"
+    spec = read_metadata(stored.info.metadata).serving_spec()
+    evaluation, _ = evaluate_variant(damaged_dir, spec, data.test, None, threads=1)
+    reference_eval = read_metadata(reference.info.metadata).evaluation
+    verdict = gate(evaluation, reference_eval, max_drop_points=1.0)
+    assert verdict.status is GateStatus.REJECTED
+    assert "below its reference" in verdict.reason
+    assert gate(reference_eval, reference_eval, 1.0).status is GateStatus.ACCEPTED
 
 
 def test_prepare_is_idempotent_and_force_rebuilds(catalog: Catalog, prepared: dict[str, dict]) -> None:
@@ -141,6 +154,32 @@ def test_prepare_is_idempotent_and_force_rebuilds(catalog: Catalog, prepared: di
     assert [row.status for row in forced] == ["built"] * 3
     after = {m.tag.name: m.tag.version for m in list_variants("shapes")}
     assert all(after[name] != versions_before[name] for name in versions_before)
+
+
+def test_prepare_records_the_content_hash_of_every_stored_file(prepared: dict[str, dict]) -> None:
+    stored = {m.tag.name: m for m in list_variants() if m.tag.name in prepared}
+    assert set(stored) == set(prepared)
+    for name, model in stored.items():
+        recorded = model.info.metadata["artifact_sha256"]
+        assert recorded == artifact_digests(Path(model.path)), name
+        assert {"model.onnx", "model.safetensors"} & set(recorded), name
+        assert "model.yaml" not in recorded  # BentoML's own file, which holds the hashes
+
+
+def test_prepare_records_missing_hashes_without_a_rebuild(catalog: Catalog, prepared: dict[str, dict]) -> None:
+    """A store prepared before the hashes existed: prepare finds the variants current and records their hashes."""
+    before = {m.tag.name: m for m in list_variants("shapes")}
+    for model in before.values():
+        del model.info.metadata["artifact_sha256"]
+        model.flush()
+    lines: list[str] = []
+    again = prepare(catalog, ["shapes"], FAST, log=lines.append)
+    assert [row.status for row in again] == ["current"] * 3
+    after = {m.tag.name: m for m in list_variants("shapes")}
+    assert {n: m.tag.version for n, m in after.items()} == {n: m.tag.version for n, m in before.items()}
+    for name, model in after.items():
+        assert model.info.metadata["artifact_sha256"] == artifact_digests(Path(model.path)), name
+        assert any(line.startswith(f"{model.tag}: recorded the SHA-256") for line in lines), lines
 
 
 def test_unknown_task_is_refused(catalog: Catalog) -> None:

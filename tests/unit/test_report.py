@@ -9,6 +9,10 @@ The golden files `golden.md`, `golden.json` and `golden.html` are compared exact
 the report's output, regenerate them and review the diff:
 
     UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_report.py
+
+`golden.html` holds the charts' SVG as matplotlib writes it, byte for byte, so pyproject.toml pins matplotlib:
+after upgrading it, regenerate and look at the charts (open the page in a browser, or screenshot it with
+`chromium --headless --screenshot`) before committing the new golden.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import pytest
+from markupsafe import escape
 
-from models.plots import Point, Series, line_chart, linear_ticks, log_ticks, scatter_chart
+from models.plots import Mark, Point, Series, line_chart, linear_ticks, log_ticks, scatter_chart
 from models.report import (
     Report,
     compare_with_baseline,
@@ -34,6 +40,8 @@ from models.report import (
     summary_sentence,
     write_report,
 )
+from service.contracts import ReportData
+from service.routing import ScenarioSelection
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "report"
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -99,35 +107,61 @@ def test_write_report_writes_the_three_files(report: Report, tmp_path: Path) -> 
 
 
 def svgs(page: str) -> list[ET.Element]:
-    return [ET.fromstring(chunk) for chunk in re.findall(r"<svg\b.*?</svg>", page, flags=re.S)]
+    return [ET.fromstring(chunk) for chunk in re.findall(r"<svg\b.*?</svg>", page, flags=re.DOTALL)]
 
 
-def marks(svg: ET.Element) -> list[ET.Element]:
-    return [e for tag in ("circle", "path", "polyline") for e in svg.iter(f"{SVG_NS}{tag}")]
+def group(svg: ET.Element, name: str) -> ET.Element | None:
+    """The data group whose id ends in `-name` (plots.py prefixes every id per chart)."""
+    return next((g for g in svg.iter(f"{SVG_NS}g") if (g.get("id") or "").endswith(f"-{name}")), None)
 
 
-def test_every_svg_parses_as_xml_and_draws_marks(report: Report) -> None:
+def drawn(element: ET.Element) -> list[ET.Element]:
+    """The marks drawn inside a group: paths, and uses of a marker shape (whose own path, in <defs>, is not)."""
+    defined = {id(e) for defs in element.iter(f"{SVG_NS}defs") for e in defs.iter()}
+    return [e for e in element.iter() if e.tag in {f"{SVG_NS}path", f"{SVG_NS}use"} and id(e) not in defined]
+
+
+def texts(svg: ET.Element) -> str:
+    return " ".join(t.text or "" for t in svg.iter(f"{SVG_NS}text"))
+
+
+def test_every_svg_parses_as_xml_and_draws_its_data(report: Report) -> None:
     charts = svgs(report.html)
     assert len(charts) == 3  # quality vs latency, latency CDF, throughput vs batch size
     for chart in charts:
-        assert chart.tag == f"{SVG_NS}svg"
-        assert marks(chart), ET.tostring(chart)[:200]
+        assert chart.tag == f"{SVG_NS}svg" and chart.get("role") == "img"
+        assert chart.get("aria-label") == chart.find(f"{SVG_NS}title").text
+    points = group(charts[0], "points")
+    assert points is not None and len(drawn(points)) == 8  # four variants at 1 and 2 threads
+    for chart in charts[1:]:  # one line per measured (variant, threads)
+        lines = [group(chart, f"series-{i}") for i in range(8)]
+        assert all(line is not None and drawn(line) for line in lines)
+    assert "minilm-l3-onnx-int8 @2t" in texts(charts[1]) and "32" in texts(charts[2])
 
 
 def test_scatter_shows_front_and_every_pick(report: Report) -> None:
     scatter = svgs(report.html)[0]
-    assert len(list(scatter.iter(f"{SVG_NS}polyline"))) == 1  # the Pareto front
-    picks = [c for c in scatter.iter(f"{SVG_NS}circle") if c.get("class") == "pick"]
-    texts = " ".join(t.text or "" for t in scatter.iter(f"{SVG_NS}text"))
-    for name in ("realtime", "interactive", "compact", "batch", "accuracy", "edge (infeasible)"):
-        assert name in texts
-    assert len(picks) == 4  # int8 @1t (realtime, interactive, compact), int8 @2t, onnx-fp32 @2t, l3 @1t
+    front, picks = group(scatter, "pareto-front"), group(scatter, "picks")
+    assert front is not None and len(drawn(front)) == 1  # the Pareto front: one dashed path
+    for name in ("realtime", "interactive", "compact", "batch", "accuracy", "edge (infeasible)", "Pareto front"):
+        assert name in texts(scatter)
+    # int8 @1t (realtime, interactive, compact), int8 @2t, onnx-fp32 @2t, l3 @1t
+    assert picks is not None and len(drawn(picks)) == 4
+
+
+def test_ids_are_unique_on_the_page_and_every_reference_resolves(report: Report) -> None:
+    ids = re.findall(r'\sid="([^"]+)"', report.html)
+    assert ids and len(ids) == len(set(ids))
+    references = re.findall(r'(?:href="#|url\(#)([^")]+)', report.html)
+    assert references and set(references) <= set(ids)
 
 
 def test_html_is_self_contained(report: Report) -> None:
     page = report.html.lower()
-    for forbidden in ("<script", "<link", "<img", "url(", "@import", " src=", " href="):
+    for forbidden in ("<script", "<link", "<img", "<image", "@import"):
         assert forbidden not in page
+    assert not re.search(r"url\((?!#)", page)  # only references to the charts' own clip paths
+    assert not re.search(r'(?:src|href)="(?!#)', page)  # only the charts' own marker shapes
 
 
 def test_html_escapes_names(inputs: tuple[dict, dict, dict]) -> None:
@@ -135,6 +169,30 @@ def test_html_escapes_names(inputs: tuple[dict, dict, dict]) -> None:
     selection["tasks"]["sentiment"]["scenarios"]["realtime"]["evidence"]["message"] = "<b>bold</b> & co"
     page = render_report(measurements, selection, live).html
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in page and "<b>bold" not in page
+
+
+HOSTILE_SCENARIO = '<script>alert("s")</script>'
+HOSTILE_VARIANT = "v<img src=x onerror=alert(1)>&$x$"
+
+
+def test_html_escapes_scenario_and_variant_names_everywhere(inputs: tuple[dict, dict, dict]) -> None:
+    """A scenario and a variant named like markup: in the summary, headings, tables and the chart's pick captions
+    they are text, never elements; the page still has only its three charts as markup."""
+    measurements, selection, live = copy.deepcopy(inputs)
+    scenarios = selection["tasks"]["sentiment"]["scenarios"]
+    scenarios[HOSTILE_SCENARIO] = scenarios.pop("realtime")
+    selection["tasks"]["sentiment"]["default_scenario"] = HOSTILE_SCENARIO
+    live["scenarios"]["sentiment"][HOSTILE_SCENARIO] = live["scenarios"]["sentiment"].pop("realtime")
+    scenarios["batch"]["variant"] = HOSTILE_VARIANT
+    page = render_report(measurements, selection, live, peak_rps=PEAK_RPS).html
+    assert "<script" not in page.lower() and "<img" not in page.lower()
+    scenario_text, variant_text = escape(HOSTILE_SCENARIO), escape(HOSTILE_VARIANT)  # as the template escapes
+    assert page.count(f"<code>{scenario_text}</code>") == 2  # the summary sentence and the scenario's heading
+    assert page.count(f"<td>{scenario_text}</td>") == 2  # the capacity plan and the live table
+    assert f"<code>{variant_text}</code>" in page
+    caption = texts(svgs(page)[0])
+    assert HOSTILE_SCENARIO in caption  # the pick's caption on the chart, as text (ElementTree unescaped it)
+    assert len(svgs(page)) == 3
 
 
 # --- content --------------------------------------------------------------------------------------------------
@@ -203,14 +261,23 @@ def test_summary_ratios_and_quality_delta_follow_the_measurements(report: Report
     m = inputs[0]
     delta = (f1(m, INT8) - f1(m, TORCH)) * 100
     expected = {  # scenario -> (ratio from the raw measurements, phrase)
-        "realtime": (run(m, INT8, 1)["server"][0]["max_rate_rps"] / run(m, TORCH, 1)["server"][0]["max_rate_rps"],
-                     "the rate of"),
-        "interactive": (run(m, TORCH, 1)["single_stream"]["p95_ms"] / run(m, INT8, 1)["single_stream"]["p95_ms"],
-                        "lower p95 latency"),
-        "batch": (run(m, INT8, 2)["offline"]["throughput_rps"] / run(m, TORCH, 2)["offline"]["throughput_rps"],
-                  "the offline throughput"),
-        "compact": (m["tasks"]["sentiment"]["variants"][TORCH]["size_mb"]
-                    / m["tasks"]["sentiment"]["variants"][INT8]["size_mb"], "smaller"),
+        "realtime": (
+            run(m, INT8, 1)["server"][0]["max_rate_rps"] / run(m, TORCH, 1)["server"][0]["max_rate_rps"],
+            "the rate of",
+        ),
+        "interactive": (
+            run(m, TORCH, 1)["single_stream"]["p95_ms"] / run(m, INT8, 1)["single_stream"]["p95_ms"],
+            "lower p95 latency",
+        ),
+        "batch": (
+            run(m, INT8, 2)["offline"]["throughput_rps"] / run(m, TORCH, 2)["offline"]["throughput_rps"],
+            "the offline throughput",
+        ),
+        "compact": (
+            m["tasks"]["sentiment"]["variants"][TORCH]["size_mb"]
+            / m["tasks"]["sentiment"]["variants"][INT8]["size_mb"],
+            "smaller",
+        ),
     }
     for name, (ratio, phrase) in expected.items():
         data = scenario(report, name)
@@ -223,8 +290,7 @@ def test_summary_ratios_and_quality_delta_follow_the_measurements(report: Report
 
 def test_summary_for_quality_and_infeasible_scenarios(report: Report) -> None:
     assert scenario(report, "accuracy")["summary"] == (
-        "for `accuracy`, `sentiment-minilm-l6-onnx-fp32` reaches macro-F1 0.7280, "
-        "±0.0 pt vs the FP32 baseline (0.7282)"
+        "for `accuracy`, `sentiment-minilm-l6-onnx-fp32` reaches macro-F1 0.7280, ±0.0 pt vs the FP32 baseline (0.7282)"
     )
     assert scenario(report, "edge")["summary"].startswith("for `edge`, no variant fits: no variant meets max_model_mb")
 
@@ -237,22 +303,48 @@ def test_quality_delta_format(delta: float | None, text: str) -> None:
     assert fmt_points(delta) == text
 
 
+NOT_COMPARED = {
+    "macro_f1": 0.7,
+    "quality_drop": 0.0,
+    "p50_ms": None,
+    "p95_ms": None,
+    "p99_ms": None,
+    "latency_ms": None,
+    "throughput_rps": None,
+    "size_mb": 10.0,
+    "memory_mb": 100.0,
+    "threads": 1,
+    "accuracy": 0.7,
+}
+
+
+def candidate(variant: str, rank: int, metrics: dict) -> dict:
+    return {"variant": variant, "rank": rank, "feasible": True, "metrics": metrics, "failures": []}
+
+
 def crafted(pattern: str, objective: str, pick: dict, baseline: dict, **constraints: Any) -> dict:
+    """A route with select's evidence: the pick and the baseline `base`, with the metrics given (others fixed)."""
+    pick, baseline = {**NOT_COMPARED, **pick}, {**NOT_COMPARED, **baseline}
     return {
         "variant": "pick",
         "constraints": {"load_pattern": pattern, "threads": 1, **constraints},
         "objective": objective,
         "evidence": {
             "feasible": True,
+            "message": "pick meets every constraint",
+            "measurements": {"path": "m.json", "generated_at": None},
             "baseline": "base",
+            "best_macro_f1": max(pick.get("macro_f1", 0.7), baseline.get("macro_f1", 0.7)),
+            "ranking": [objective],
             "metrics": pick,
-            "candidates": [{"variant": "pick", "metrics": pick}, {"variant": "base", "metrics": baseline}],
+            "candidates": [candidate("pick", 1, pick), candidate("base", 2, baseline)],
         },
     }
 
 
 def sentence(data: dict) -> str:
-    return summary_sentence("s", data, compare_with_baseline(data))
+    route = ScenarioSelection.model_validate(data)
+    return summary_sentence("s", route, compare_with_baseline(route))
 
 
 def test_summary_when_the_pick_is_slower_than_the_baseline() -> None:
@@ -270,8 +362,14 @@ def test_summary_uses_the_constrained_percentile() -> None:
 
 
 def test_summary_when_the_baseline_holds_no_rate() -> None:
-    data = crafted("server", "maximize_throughput", {"throughput_rps": 90.0, "macro_f1": 0.7},
-                   {"throughput_rps": 0.0, "macro_f1": 0.71}, target_rps=20, p99_latency_ms=15)
+    data = crafted(
+        "server",
+        "maximize_throughput",
+        {"throughput_rps": 90.0, "macro_f1": 0.7},
+        {"throughput_rps": 0.0, "macro_f1": 0.71},
+        target_rps=20,
+        p99_latency_ms=15,
+    )
     assert sentence(data) == (
         "for `s`, `pick` serves 90.0 rps within p99 ≤ 15 ms, a bound the FP32 baseline meets at no tested rate "
         "at −1.0 pt macro-F1"
@@ -287,13 +385,27 @@ def test_summary_when_the_pick_is_the_baseline_or_evidence_is_missing() -> None:
 
 
 def test_report_of_a_hand_written_selection_without_evidence(inputs: tuple[dict, dict, dict]) -> None:
-    selection = {"version": 1, "generated_by": "hand-written", "generated_at": "2026-11-23T00:00:00Z", "tasks": {
-        "sentiment": {"kind": "text", "default_scenario": "realtime", "scenarios": {
-            "realtime": {"variant": INT8, "constraints": {"load_pattern": "server", "p99_latency_ms": 50},
-                         "evidence": {"note": "hand-written"}}}},
-        "digits": {"kind": "image", "default_scenario": "a", "scenarios": {"a": {"variant": "digits-x"}}},
-    }}
-    result = render_report(inputs[0], selection, {"scenarios": {}})
+    selection = {
+        "version": 1,
+        "generated_by": "hand-written",
+        "generated_at": "2026-11-23T00:00:00Z",
+        "tasks": {
+            "sentiment": {
+                "kind": "text",
+                "default_scenario": "realtime",
+                "scenarios": {
+                    "realtime": {
+                        "variant": INT8,
+                        "constraints": {"load_pattern": "server", "p99_latency_ms": 50},
+                        "evidence": {"note": "hand-written"},
+                    }
+                },
+            },
+            "digits": {"kind": "image", "default_scenario": "a", "scenarios": {"a": {"variant": "digits-x"}}},
+        },
+    }
+    live = {"prometheus": "http://p:9090", "window": "5m", "queried_at": "t", "scenarios": {}}
+    result = render_report(inputs[0], selection, live)
     assert "`digits-x` is the pick (no baseline recorded)" in result.markdown
     assert "No measured variants." in result.markdown
     assert "no data" in result.html
@@ -341,9 +453,23 @@ def test_off_by_tolerance_is_configurable(inputs: tuple[dict, dict, dict]) -> No
 
 def test_breach_without_off_by_for_a_crafted_observation(inputs: tuple[dict, dict, dict]) -> None:
     measurements, selection, _ = inputs
-    live = {"prometheus": "http://p:9090", "window": "5m", "queried_at": "t", "scenarios": {"sentiment": {
-        "realtime": {"rate_rps": 40.0, "p50_ms": 5.1, "p95_ms": 8.0, "p99_ms": 51.0, "error_ratio": 0.0,
-                     "variants": [INT8]}}}}
+    live = {
+        "prometheus": "http://p:9090",
+        "window": "5m",
+        "queried_at": "t",
+        "scenarios": {
+            "sentiment": {
+                "realtime": {
+                    "rate_rps": 40.0,
+                    "p50_ms": 5.1,
+                    "p95_ms": 8.0,
+                    "p99_ms": 51.0,
+                    "error_ratio": 0.0,
+                    "variants": [INT8],
+                }
+            }
+        },
+    }
     flags = live_for(render_report(measurements, selection, live), "realtime")["flags"]
     assert flags == ["SLO breach: p99 51.0 ms > 50 ms", "off by 420%: p99 51.0 ms vs predicted 9.8 ms"]
 
@@ -356,8 +482,9 @@ def test_without_live_data_there_are_no_live_columns(inputs: tuple[dict, dict, d
 
 
 def test_report_data_is_json_serialisable(inputs: tuple[dict, dict, dict]) -> None:
-    data = report_data(*inputs)
+    data = report_data(*inputs).model_dump(mode="json")
     assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert ReportData.model_validate(data).model_dump(mode="json") == data  # report.json reads back as its contract
 
 
 # --- the charts themselves --------------------------------------------------------------------------------------
@@ -372,14 +499,48 @@ def test_ticks() -> None:
 def test_chart_text_is_escaped_and_charts_parse() -> None:
     scatter = scatter_chart([Point(1.0, 2.0, "<script>&")], title="a < b", x_label="x & y", y_label="'q'")
     line = line_chart([Series('"s"', ((1.0, 1.0), (2.0, 3.0)))], title="t", x_label="x", y_label="y", log_x=True)
-    for svg in (scatter, line):
+    for svg, data in ((scatter, "points"), (line, "series-0")):
         root = ET.fromstring(svg)
-        assert marks(root)
+        assert drawn(group(root, data))
     assert "&lt;script&gt;&amp;" in scatter and "<script>" not in scatter
+    assert ET.fromstring(scatter).get("aria-label") == "a < b"
+
+
+def test_dollar_signs_are_text_not_math() -> None:
+    svg = scatter_chart([Point(1.0, 2.0, "$x_1$ ^{2}")], title="cost $5 $", x_label="x", y_label="y")
+    assert "$x_1$ ^{2}" in texts(ET.fromstring(svg)) and "cost $5 $" in svg
+
+
+def sample_charts() -> list[str]:
+    points = [Point(1.5, 0.70, "a"), Point(4.0, 0.72, "b"), Point(9.0, 0.73, "c")]
+    scatter = scatter_chart(
+        points,
+        title="s",
+        x_label="x",
+        y_label="y",
+        front=[(1.5, 0.70), (4.0, 0.72)],
+        marks=[Mark(4.0, 0.72, "pick")],
+        log_x=True,
+    )
+    series = [Series("a", ((1.0, 10.0), (8.0, 40.0))), Series("b", ())]
+    return [scatter, line_chart(series, title="l", x_label="x", y_label="y", log_x=True, x_ticks=[1, 8])]
+
+
+def test_svg_is_byte_identical_across_renders_and_rcparams() -> None:
+    """A fixed hash salt for matplotlib's ids, no date metadata, and a fixed style: whatever the caller's
+    rcParams, the same input draws the same bytes."""
+    first = sample_charts()
+    assert sample_charts() == first
+    with matplotlib.rc_context({"svg.hashsalt": None, "lines.linewidth": 7, "font.size": 30, "svg.fonttype": "path"}):
+        assert sample_charts() == first
+    for svg in first:
+        assert "<metadata" not in svg and "<dc:date" not in svg and not svg.startswith("<?xml")
 
 
 def test_empty_charts_say_no_data() -> None:
-    for svg in (scatter_chart([], title="t", x_label="x", y_label="y"),
-                line_chart([Series("s", ())], title="t", x_label="x", y_label="y")):
+    for svg in (
+        scatter_chart([], title="t", x_label="x", y_label="y"),
+        line_chart([Series("s", ())], title="t", x_label="x", y_label="y"),
+    ):
         assert "no data" in svg
         ET.fromstring(svg)

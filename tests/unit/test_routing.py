@@ -118,8 +118,16 @@ def test_routed_variants_and_usage():
         ("version", 2, "version: Input should be 1"),
         ("tasks.sentiment.kind", "audio", "tasks.sentiment.kind: Input should be 'text' or 'image'"),
         ("tasks.sentiment.default_scenario", "warp", "default_scenario 'warp' is not one of the scenarios"),
-        ("tasks.sentiment.scenarios.realtime.variant", KeyError, "tasks.sentiment.scenarios.realtime.variant: Field required"),
-        ("tasks.sentiment.scenarios.realtime.fallback", [], "tasks.sentiment.scenarios.realtime.fallback: Extra inputs"),
+        (
+            "tasks.sentiment.scenarios.realtime.variant",
+            KeyError,
+            "tasks.sentiment.scenarios.realtime.variant: Field required",
+        ),
+        (
+            "tasks.sentiment.scenarios.realtime.fallback",
+            [],
+            "tasks.sentiment.scenarios.realtime.fallback: Extra inputs",
+        ),
         ("tasks.sentiment.scenarios.realtime.fallbacks", ["s-int8"], "listed twice in variant + fallbacks: s-int8"),
         ("tasks.sentiment.scenarios.realtime.fallbacks", "s-fp32", "fallbacks: Input should be a valid list"),
         ("tasks.sentiment.scenarios", {}, "tasks.sentiment.scenarios: Dictionary should have at least 1 item"),
@@ -147,6 +155,8 @@ def test_load_selection_errors(tmp_path: Path):
 
 
 def test_routing_module_is_pure():
-    code = "import sys, service.routing; print(sorted(m for m in ('torch', 'bentoml', 'onnxruntime') if m in sys.modules))"
+    code = (
+        "import sys, service.routing; print(sorted(m for m in ('torch', 'bentoml', 'onnxruntime') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -12,7 +12,9 @@ from models.scenarios import ScenarioError, load_scenarios, measurement_needs
 
 def write(tmp_path: Path, scenario: str, extra: str = "") -> Path:
     path = tmp_path / "scenarios.yaml"
-    path.write_text(f"{extra}tasks:\n  t:\n    default_scenario: s\n    scenarios:\n      s: {scenario}\n", encoding="utf-8")
+    path.write_text(
+        f"{extra}tasks:\n  t:\n    default_scenario: s\n    scenarios:\n      s: {scenario}\n", encoding="utf-8"
+    )
     return path
 
 
@@ -30,22 +32,36 @@ def test_defaults_cover_both_tasks_with_the_five_scenarios() -> None:
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
-        ("{load: {pattern: server}, objective: maximize_throughput, constraints: {p99_latency_ms: 5}}",
-         "tasks.t.scenarios.s.load: target_rps: required for the server pattern"),
-        ("{load: {pattern: server, target_rps: 5}, objective: maximize_throughput}",
-         "constraints.p99_latency_ms: required for the server pattern"),
-        ("{load: {pattern: offline}, objective: minimize_size, constraints: {p95_latency_ms: 5}}",
-         "constraints.p95_latency_ms: offline measures throughput only"),
+        (
+            "{load: {pattern: server}, objective: maximize_throughput, constraints: {p99_latency_ms: 5}}",
+            "tasks.t.scenarios.s.load: target_rps: required for the server pattern",
+        ),
+        (
+            "{load: {pattern: server, target_rps: 5}, objective: maximize_throughput}",
+            "constraints.p99_latency_ms: required for the server pattern",
+        ),
+        (
+            "{load: {pattern: offline}, objective: minimize_size, constraints: {p95_latency_ms: 5}}",
+            "constraints.p95_latency_ms: offline measures throughput only",
+        ),
         ("{load: {pattern: offline}, objective: minimize_latency}", "objective: minimize_latency needs"),
         ("{load: {pattern: single-stream}, objective: fastest}", "tasks.t.scenarios.s.objective: Input should be"),
-        ("{load: {pattern: single-stream}, objective: minimize_size, constraints: {p99_latncy_ms: 5}}",
-         "tasks.t.scenarios.s.constraints.p99_latncy_ms: Extra inputs are not permitted"),
-        ("{load: {pattern: single-stream}, objective: minimize_size, constraints: {min_accuracy: 80}}",
-         "tasks.t.scenarios.s.constraints.min_accuracy: Input should be less than or equal to 1"),
-        ("{load: {pattern: single-stream, target_rps: 3}, objective: minimize_size}",
-         "target_rps: only the server pattern has one"),
-        ("{load: {pattern: single-stream}, objective: minimize_size, tie_breaks: [minimize_size]}",
-         "tie_breaks: repeats the objective"),
+        (
+            "{load: {pattern: single-stream}, objective: minimize_size, constraints: {p99_latncy_ms: 5}}",
+            "tasks.t.scenarios.s.constraints.p99_latncy_ms: Extra inputs are not permitted",
+        ),
+        (
+            "{load: {pattern: single-stream}, objective: minimize_size, constraints: {min_accuracy: 80}}",
+            "tasks.t.scenarios.s.constraints.min_accuracy: Input should be less than or equal to 1",
+        ),
+        (
+            "{load: {pattern: single-stream, target_rps: 3}, objective: minimize_size}",
+            "target_rps: only the server pattern has one",
+        ),
+        (
+            "{load: {pattern: single-stream}, objective: minimize_size, tie_breaks: [minimize_size]}",
+            "tie_breaks: repeats the objective",
+        ),
     ],
 )
 def test_invalid_scenarios_name_the_key(tmp_path: Path, scenario: str, message: str) -> None:

@@ -14,38 +14,82 @@ from service.routing import parse_selection
 
 
 def variant(
-    f1: float, size_mb: float, p95: float, *, mean: float | None = None, rate: float = 100.0, p99_at_target: float = 10.0,
-    offline: float = 200.0, memory: float = 400.0, kind: str = "onnx-fp32", threads: tuple[int, ...] = (1,),
+    f1: float,
+    size_mb: float,
+    p95: float,
+    *,
+    mean: float | None = None,
+    rate: float = 100.0,
+    p99_at_target: float = 10.0,
+    offline: float = 200.0,
+    memory: float = 400.0,
+    kind: str = "onnx-fp32",
+    threads: tuple[int, ...] = (1,),
 ) -> dict[str, Any]:
     run = {
         "memory": {"baseline_rss_mb": 100.0, "peak_rss_mb": memory, "model_rss_mb": memory - 100.0},
-        "single_stream": {"samples": 300, "mean_ms": mean or p95 * 0.8, "p50_ms": p95 * 0.7, "p90_ms": p95 * 0.9,
-                          "p95_ms": p95, "p99_ms": p95 * 1.2, "cdf_ms": []},
-        "offline": {"by_batch_size": {"1": {"throughput_rps": offline / 2, "items": 10, "seconds": 1.0}},
-                    "best_batch_size": 8, "throughput_rps": offline},
-        "server": [{"p99_bound_ms": 50.0, "target_rps": 40.0, "max_rate_rps": rate,
-                    "at_target": {"rate_rps": 40.0, "queries": 100, "achieved_rps": 40.0, "p50_ms": p99_at_target / 2,
-                                  "p95_ms": p99_at_target * 0.8, "p99_ms": p99_at_target, "meets_bound": p99_at_target <= 50},
-                    "trials": []}],
+        "single_stream": {
+            "samples": 300,
+            "mean_ms": mean or p95 * 0.8,
+            "p50_ms": p95 * 0.7,
+            "p90_ms": p95 * 0.9,
+            "p95_ms": p95,
+            "p99_ms": p95 * 1.2,
+            "cdf_ms": [],
+        },
+        "offline": {
+            "by_batch_size": {"1": {"throughput_rps": offline / 2, "items": 10, "seconds": 1.0}},
+            "best_batch_size": 8,
+            "throughput_rps": offline,
+        },
+        "server": [
+            {
+                "p99_bound_ms": 50.0,
+                "target_rps": 40.0,
+                "max_rate_rps": rate,
+                "at_target": {
+                    "rate_rps": 40.0,
+                    "queries": 100,
+                    "achieved_rps": 40.0,
+                    "p50_ms": p99_at_target / 2,
+                    "p95_ms": p99_at_target * 0.8,
+                    "p99_ms": p99_at_target,
+                    "meets_bound": p99_at_target <= 50,
+                },
+                "trials": [],
+            }
+        ],
     }
     return {
-        "candidate": "c", "variant": kind, "runtime": "onnxruntime", "precision": "fp32", "model_version": "v1",
-        "reference": None, "quality": {"accuracy": f1 + 0.02, "macro_f1": f1, "gate": "accepted"}, "size_mb": size_mb,
+        "candidate": "c",
+        "variant": kind,
+        "runtime": "onnxruntime",
+        "precision": "fp32",
+        "model_version": "v1",
+        "reference": None,
+        "quality": {"accuracy": f1 + 0.02, "macro_f1": f1, "gate": "accepted"},
+        "size_mb": size_mb,
         "runs": {str(t): {"threads": t, **run} for t in threads},
     }
 
 
 def measurements(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
-        "schema": "scenario-serve/measurements", "version": 2, "generated_at": "2026-11-23T12:00:00Z",
+        "schema": "scenario-serve/measurements",
+        "version": 2,
+        "generated_at": "2026-11-23T12:00:00Z",
         "settings": {"service": {"threads": 1}},
-        "tasks": {"sentiment": {"kind": "text", "test_split": {"fingerprint": "x", "rows": 2000}, "variants": variants}},
+        "tasks": {
+            "sentiment": {"kind": "text", "test_split": {"fingerprint": "x", "rows": 2000}, "variants": variants}
+        },
     }
 
 
 def scenario_file(scenarios: dict[str, Any], **top: Any) -> Any:
     default = next(iter(scenarios))
-    return parse_scenarios({**top, "tasks": {"sentiment": {"default_scenario": default, "scenarios": scenarios}}}, Path("s.yaml"))
+    return parse_scenarios(
+        {**top, "tasks": {"sentiment": {"default_scenario": default, "scenarios": scenarios}}}, Path("s.yaml")
+    )
 
 
 VARIANTS = {
@@ -62,8 +106,11 @@ def pick(scenario: dict[str, Any], variants: dict[str, Any] = VARIANTS, **top: A
 
 
 def test_objective_ranks_the_feasible_variants() -> None:
-    server = {"load": {"pattern": "server", "target_rps": 40}, "objective": "maximize_throughput",
-              "constraints": {"p99_latency_ms": 50, "max_quality_drop": 1.0}}
+    server = {
+        "load": {"pattern": "server", "target_rps": 40},
+        "objective": "maximize_throughput",
+        "constraints": {"p99_latency_ms": 50, "max_quality_drop": 1.0},
+    }
     route = pick(server)
     assert route["variant"] == "big-onnx-int8"  # small-onnx-int8 is faster but 4 points worse
     assert route["fallbacks"] == ["big-onnx-fp32", "big-torch-fp32"]
@@ -72,13 +119,18 @@ def test_objective_ranks_the_feasible_variants() -> None:
     assert route["evidence"]["metrics"]["throughput_rps"] == 300.0
     loser = next(c for c in route["evidence"]["candidates"] if c["variant"] == "small-onnx-int8")
     assert loser["feasible"] is False and loser["rank"] is None
-    assert loser["failures"] == [{"constraint": "max_quality_drop", "limit": 1.0, "value": 4.0, "excess": 3.0, "excess_pct": 300.0}]
+    assert loser["failures"] == [
+        {"constraint": "max_quality_drop", "limit": 1.0, "value": 4.0, "excess": 3.0, "excess_pct": 300.0}
+    ]
     assert pick({**server, "constraints": {"p99_latency_ms": 50}})["variant"] == "small-onnx-int8"
 
 
 def test_quality_ties_are_broken_by_the_next_objective() -> None:
-    accuracy = {"load": {"pattern": "single-stream"}, "objective": "maximize_quality",
-                "tie_breaks": ["minimize_latency", "minimize_size"]}
+    accuracy = {
+        "load": {"pattern": "single-stream"},
+        "objective": "maximize_quality",
+        "tie_breaks": ["minimize_latency", "minimize_size"],
+    }
     assert pick(accuracy)["variant"] == "big-onnx-fp32"  # same macro-F1 as torch-fp32, 2.5x lower p95
     assert pick({**accuracy, "tie_breaks": ["minimize_size", "minimize_latency"]})["variant"] == "big-onnx-fp32"
     assert pick({**accuracy, "quality_tie_points": 0.5})["variant"] == "big-onnx-int8"  # -0.4 pt now counts as a tie
@@ -95,8 +147,9 @@ def test_timing_ties_within_tolerance_fall_to_the_tie_break() -> None:
 
 
 def test_infeasible_scenario_names_the_constraint_and_the_nearest_variant() -> None:
-    route = pick({"load": {"pattern": "single-stream"}, "objective": "minimize_latency",
-                  "constraints": {"p95_latency_ms": 2.0}})
+    route = pick(
+        {"load": {"pattern": "single-stream"}, "objective": "minimize_latency", "constraints": {"p95_latency_ms": 2.0}}
+    )
     evidence = route["evidence"]
     assert evidence["feasible"] is False
     assert route["variant"] == "small-onnx-int8"  # nearest: 2.6 ms is 30% over
@@ -106,16 +159,23 @@ def test_infeasible_scenario_names_the_constraint_and_the_nearest_variant() -> N
 
 
 def test_constraints_that_conflict_are_reported_together() -> None:
-    route = pick({"load": {"pattern": "single-stream"}, "objective": "minimize_size",
-                  "constraints": {"max_model_mb": 20, "min_macro_f1": 0.72}})
+    route = pick(
+        {
+            "load": {"pattern": "single-stream"},
+            "objective": "minimize_size",
+            "constraints": {"max_model_mb": 20, "min_macro_f1": 0.72},
+        }
+    )
     assert route["evidence"]["feasible"] is False
     assert route["evidence"]["message"].startswith("no variant meets all constraints together; nearest: ")
 
 
 def test_the_run_at_the_served_thread_count_is_used() -> None:
     variants = {**VARIANTS, "two-threads-only": variant(0.73, 10.0, 3.0, threads=(2,))}
-    route = pick({"load": {"pattern": "single-stream"}, "objective": "minimize_size",
-                  "constraints": {"max_memory_mb": 500}}, variants)
+    route = pick(
+        {"load": {"pattern": "single-stream"}, "objective": "minimize_size", "constraints": {"max_memory_mb": 500}},
+        variants,
+    )
     assert route["variant"] == "small-onnx-int8"
     missing = next(c for c in route["evidence"]["candidates"] if c["variant"] == "two-threads-only")
     assert missing["failures"][0]["constraint"] == "threads"
@@ -139,8 +199,11 @@ def test_offline_uses_the_best_batch_throughput_and_memory_caps_apply() -> None:
 def test_output_is_a_valid_routing_file_with_every_scenario(tmp_path: Path) -> None:
     scenarios = scenario_file(
         {
-            "realtime": {"load": {"pattern": "server", "target_rps": 40}, "objective": "maximize_throughput",
-                         "constraints": {"p99_latency_ms": 50, "max_quality_drop": 1.0}},
+            "realtime": {
+                "load": {"pattern": "server", "target_rps": 40},
+                "objective": "maximize_throughput",
+                "constraints": {"p99_latency_ms": 50, "max_quality_drop": 1.0},
+            },
             "edge": {"load": {"pattern": "single-stream"}, "objective": "minimize_size"},
         },
         max_fallbacks=1,

@@ -26,7 +26,9 @@ def text_task(source: dict, keep_layers: list[int] | None = None) -> tuple[Task,
 
 def image_task(source: dict) -> tuple[Task, Candidate]:
     candidate = {"name": "c", "source": source}
-    task = Task.model_validate({"kind": "image", "data": {"type": "sklearn-digits"}, "image_size": 16, "candidates": [candidate]})
+    task = Task.model_validate(
+        {"kind": "image", "data": {"type": "sklearn-digits"}, "image_size": 16, "candidates": [candidate]}
+    )
     return task, task.candidates[0]
 
 

@@ -26,7 +26,10 @@ def test_matches_the_transformers_tokenizer(tiny_bert_dir: Path) -> None:
     reference = AutoTokenizer.from_pretrained(str(tiny_bert_dir))(
         TEXTS, padding=True, truncation=True, max_length=16, return_tensors="np"
     )
-    for encoder in (TextEncoder.from_dir(tiny_bert_dir, 16), TextEncoder(AutoTokenizer.from_pretrained(str(tiny_bert_dir)), 16)):
+    for encoder in (
+        TextEncoder.from_dir(tiny_bert_dir, 16),
+        TextEncoder(AutoTokenizer.from_pretrained(str(tiny_bert_dir)), 16),
+    ):
         feed = encoder(TEXTS)
         for name in TextEncoder.input_names:
             assert np.array_equal(feed[name], reference[name]), name

@@ -1,13 +1,17 @@
-"""ServiceConfig: validated once from SCENARIO_SERVE_* variables; errors name the variable."""
+"""ServiceConfig: validated once from SCENARIO_SERVE_* variables; errors name the variable; the limits are
+documented."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from service.config import DEFAULT_SELECTION, ConfigError, ServiceConfig
 from service.routing import load_selection
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_defaults():
@@ -89,3 +93,25 @@ def test_reload_settings_errors_name_the_variable(environ, named):
     with pytest.raises(ConfigError, match=named) as raised:
         ServiceConfig.from_env(environ)
     assert "with space" not in str(raised.value) and "tök" not in str(raised.value)  # the value is not echoed
+
+
+def test_the_deadline_answers_before_bentomls_traffic_timeout() -> None:
+    from service.app import ScenarioService
+
+    assert ServiceConfig().request_timeout_s < ScenarioService.config["traffic"]["timeout"]
+
+
+def test_the_limit_settings_are_in_the_readme() -> None:
+    documented = set(re.findall(r"`(SCENARIO_SERVE_[A-Z_]+)`", README.read_text(encoding="utf-8")))
+    limits = (
+        "max_items",
+        "max_text_chars",
+        "max_image_bytes",
+        "max_image_pixels",
+        "max_request_pixels",
+        "max_inflight_pixels",
+        "max_body_bytes",
+        "request_timeout_s",
+    )
+    assert {ServiceConfig.env_name(name) for name in limits} <= documented
+    assert "## Limits and failure behaviour" in README.read_text(encoding="utf-8")

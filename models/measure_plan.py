@@ -1,0 +1,137 @@
+"""What `measure` measures and for how long: server targets, per-task plans, settings, the items it sends.
+
+`settings_record` and `plan_record` are how these appear in the measurements document (schema v2), so a later
+run can tell whether a recorded measurement was made the way it would be made now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+class MeasurementError(RuntimeError):
+    """A measurement cannot run or failed, or a measurements file is unusable; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ServerTarget:
+    """A server scenario's need: p99 latency bound (ms) and the Poisson arrival rate it must hold (items/s)."""
+
+    p99_bound_ms: float
+    target_rps: float
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What one task's scenarios ask to be measured: thread counts and server (bound, rate) pairs."""
+
+    threads: tuple[int, ...]
+    server_targets: tuple[ServerTarget, ...] = ()
+
+
+def plan_record(plan: TaskPlan) -> dict[str, Any]:
+    return {
+        "threads": list(plan.threads),
+        "server_targets": [{"p99_bound_ms": t.p99_bound_ms, "target_rps": t.target_rps} for t in plan.server_targets],
+    }
+
+
+def served_config() -> dict[str, Any]:
+    """The settings the measured server runs with (SCENARIO_SERVE_* of this environment, else the defaults)."""
+    from service.config import ServiceConfig
+
+    config = ServiceConfig.from_env()
+    keys = ("threads", "max_batch_size", "max_latency_ms", "max_batch_tokens", "max_queue_items", "max_queue_wait_ms")
+    return {key: getattr(config, key) for key in keys}
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How long and how often to measure; the defaults are the full run, `quick()` a CI-sized one."""
+
+    seed: int = 0
+    warmup: int = 10
+    min_samples: int = 200
+    max_samples: int = 1000
+    single_stream_seconds: float = 10.0
+    trial_seconds: float = 6.0
+    min_queries: int = 200
+    search_steps: int = 5
+    repeats: int = 3
+    batch_sizes: tuple[int, ...] = (1, 8, 32)
+    offline_seconds: float = 4.0
+
+    def __post_init__(self) -> None:
+        positive = {
+            "min_samples": self.min_samples,
+            "max_samples": self.max_samples,
+            "single_stream_seconds": self.single_stream_seconds,
+            "trial_seconds": self.trial_seconds,
+            "min_queries": self.min_queries,
+            "repeats": self.repeats,
+            "offline_seconds": self.offline_seconds,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"MeasureSettings.{name} must be > 0, got {value}")
+        if self.warmup < 0 or self.search_steps < 0:
+            raise ValueError("MeasureSettings.warmup and search_steps must be >= 0")
+        if self.min_samples > self.max_samples:
+            raise ValueError(f"MeasureSettings.min_samples ({self.min_samples}) > max_samples ({self.max_samples})")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise ValueError(f"MeasureSettings.batch_sizes must be positive sizes, got {self.batch_sizes}")
+
+    @classmethod
+    def quick(cls) -> MeasureSettings:
+        """A CI-sized run: short phases and few search steps (numbers are noisier, the shape is the same)."""
+        return cls(
+            warmup=3,
+            min_samples=30,
+            max_samples=200,
+            single_stream_seconds=0.5,
+            trial_seconds=1.0,
+            min_queries=30,
+            search_steps=2,
+            repeats=1,
+            offline_seconds=0.3,
+        )
+
+    @property
+    def sample_count(self) -> int:
+        """Test-split items drawn for a task (cycled when a phase needs more)."""
+        return max(self.warmup + self.max_samples, max(self.batch_sizes))
+
+
+def settings_record(settings: MeasureSettings) -> dict[str, Any]:
+    return {
+        "seed": settings.seed,
+        "single_stream": {
+            "warmup": settings.warmup,
+            "min_samples": settings.min_samples,
+            "max_samples": settings.max_samples,
+            "max_seconds": settings.single_stream_seconds,
+        },
+        "server": {
+            "trial_seconds": settings.trial_seconds,
+            "min_queries": settings.min_queries,
+            "search_steps": settings.search_steps,
+            "repeats": settings.repeats,
+        },
+        "service": served_config(),
+        "offline": {"batch_sizes": list(settings.batch_sizes), "max_seconds": settings.offline_seconds},
+    }
+
+
+def sample_items(items: Sequence[Any], count: int, seed: int) -> list[Any]:
+    """`count` items of the test split in a seeded random order (every item once before any repeats)."""
+    if not items:
+        raise MeasurementError("the task's test split is empty")
+    rng = np.random.default_rng(seed)
+    order: list[int] = []
+    while len(order) < count:
+        order.extend(int(i) for i in rng.permutation(len(items)))
+    return [items[i] for i in order[:count]]

@@ -1,0 +1,88 @@
+"""Why `select` routed a scenario to its variant: the evidence each route of `selection.json` carries.
+
+Written by `models.select`, read by the report (`models.report`) and shown as is by GET /v1/scenarios. A route's
+evidence is either select's (any of its keys present: then all of them, with nothing else, or the file fails
+to load naming the key) or a hand-written note (`{}`, `{"note": "..."}`), which carries no evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, WrapSerializer
+
+from service.contracts.common import Objective, Strict
+
+Number = int | float  # as the JSON has it: a thread count stays 4, a latency bound 50.0
+
+
+class ConstraintFailure(Strict):
+    """A constraint a candidate breaks, and by how much; `value` None: not measured (always a failure)."""
+
+    constraint: str
+    limit: Number
+    value: Number | None
+    excess: Number | None
+    excess_pct: float = Field(description="excess over the limit, in percent of it; 100 when not measured")
+
+
+class ScenarioMetrics(Strict):
+    """A variant's metrics as the scenario's load pattern sees them (`models.select.scenario_metrics`)."""
+
+    macro_f1: float
+    accuracy: float
+    quality_drop: float = Field(description="macro-F1 points below the task's best variant")
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    latency_ms: float | None = Field(description="the headline latency: p99 for server, p95 otherwise")
+    throughput_rps: float | None = Field(description="server: max rate within the bound; offline: items/s")
+    size_mb: float
+    memory_mb: float
+    threads: int
+
+
+# None, `{}` in the file: the variant was not measured at the served thread count
+MaybeMetrics = Annotated[
+    ScenarioMetrics | None,
+    BeforeValidator(lambda value: None if value == {} else value),
+    WrapSerializer(lambda value, handler: {} if value is None else handler(value)),
+]
+
+
+class CandidateEvidence(Strict):
+    variant: str
+    rank: int | None = Field(description="1 for the pick among the feasible; None when infeasible")
+    feasible: bool
+    metrics: MaybeMetrics
+    failures: list[ConstraintFailure]
+
+
+class MeasurementsRef(Strict):
+    path: str
+    generated_at: str | None
+
+
+class SelectionEvidence(Strict):
+    """select's record of one route: the verdict, what it was measured against, and every candidate."""
+
+    feasible: bool
+    message: str = Field(description="why: the pick meets every constraint, or what no variant meets")
+    measurements: MeasurementsRef
+    baseline: str = Field(description="the FP32 baseline variant the report compares the pick with")
+    best_macro_f1: float
+    ranking: list[Objective] = Field(description="the objective, then the tie-breaks")
+    metrics: MaybeMetrics = Field(description="the pick's")
+    candidates: list[CandidateEvidence] = Field(min_length=1, description="best first")
+
+    def candidate(self, variant: str | None) -> CandidateEvidence | None:
+        return next((c for c in self.candidates if c.variant == variant), None)
+
+
+SELECT_KEYS = frozenset(SelectionEvidence.model_fields)
+
+
+def is_select_evidence(evidence: Mapping[str, Any]) -> bool:
+    """select's evidence (validated in full) rather than a hand-written note: it has any of select's keys."""
+    return not SELECT_KEYS.isdisjoint(evidence)

@@ -1,0 +1,84 @@
+"""The served half's pure parts: how many queries a trial sends, the bounded search for the highest rate within
+a p99 bound (on a queue-like model of a server), and the median of repeated trials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.served_measure import MAX_DOUBLINGS, median_trial, query_count, search_max_rate
+
+
+def test_query_count_has_a_floor_and_a_ceiling() -> None:
+    assert query_count(100.0, 4.0, 100) == 400  # the rate over the trial
+    assert query_count(10.0, 4.0, 100) == 100  # at least min_queries ...
+    assert query_count(1.0, 4.0, 100) == 16  # ... unless that stretches the trial beyond 4x
+
+
+def fake_trials(capacity: float, bound_ms: float) -> tuple[list[float], Any]:
+    """A queue-like p99(rate): fine at low load, unbounded as the rate nears `capacity`."""
+    visited: list[float] = []
+
+    def trial(rate: float) -> dict[str, Any]:
+        visited.append(rate)
+        p99 = 2.0 / (1.0 - rate / capacity) if rate < capacity else float("inf")
+        return {"rate_rps": rate, "p99_ms": p99, "meets_bound": p99 <= bound_ms}
+
+    return visited, trial
+
+
+def true_max_rate(capacity: float, bound_ms: float) -> float:
+    return capacity * (1.0 - 2.0 / bound_ms)
+
+
+def test_search_bisects_up_from_a_target_that_meets_the_bound() -> None:
+    visited, trial = fake_trials(capacity=100.0, bound_ms=20.0)  # true max rate 90
+    result = search_max_rate(trial, target_rps=10.0, estimate_rps=120.0, steps=6)
+    assert visited[:2] == [10.0, 120.0]  # the target, then the estimate as the first upper probe
+    assert result["at_target"]["rate_rps"] == 10.0 and result["at_target"]["meets_bound"]
+    assert len(result["trials"]) == 2 + 6
+    assert result["max_rate_rps"] <= true_max_rate(100.0, 20.0)
+    assert result["max_rate_rps"] >= true_max_rate(100.0, 20.0) - (120.0 - 10.0) / 2**6
+    assert result["max_rate_rps"] == max(t["rate_rps"] for t in result["trials"] if t["meets_bound"])
+
+
+def test_search_doubles_from_the_target_when_the_estimate_is_low() -> None:
+    visited, trial = fake_trials(capacity=100.0, bound_ms=20.0)
+    result = search_max_rate(trial, target_rps=10.0, estimate_rps=5.0, steps=3)
+    assert visited[:4] == [10.0, 20.0, 40.0, 80.0]
+    assert 80.0 <= result["max_rate_rps"] <= 90.0
+
+
+def test_search_below_a_target_that_misses_the_bound() -> None:
+    visited, trial = fake_trials(capacity=100.0, bound_ms=20.0)
+    result = search_max_rate(trial, target_rps=150.0, estimate_rps=1000.0, steps=5)
+    assert not result["at_target"]["meets_bound"]
+    assert len(visited) == 1 + 5 and all(rate < 150.0 for rate in visited[1:])
+    assert 0 < result["max_rate_rps"] <= 90.0
+
+
+def test_search_is_bounded_and_reports_zero_when_nothing_meets() -> None:
+    visited, trial = fake_trials(capacity=1e12, bound_ms=1e6)  # always meets: the doubling must stop
+    result = search_max_rate(trial, target_rps=10.0, estimate_rps=0.0, steps=4)
+    assert len(visited) == 1 + MAX_DOUBLINGS + 1
+    assert result["max_rate_rps"] == visited[-1] == 10.0 * 2 ** (MAX_DOUBLINGS + 1)
+    _, never = fake_trials(capacity=1.0, bound_ms=1.0)
+    nothing = search_max_rate(never, target_rps=10.0, estimate_rps=50.0, steps=3)
+    assert nothing["max_rate_rps"] == 0.0 and len(nothing["trials"]) == 4
+
+
+def test_median_trial_keeps_the_middle_repeat_and_the_spread() -> None:
+    trials = [
+        {"p99_ms": 30.0, "meets_bound": True},
+        {"p99_ms": 80.0, "meets_bound": False},
+        {"p99_ms": 40.0, "meets_bound": True},
+    ]
+    chosen = median_trial(trials)
+    assert chosen["p99_ms"] == 40.0 and chosen["meets_bound"]
+    assert chosen["repeats_p99_ms"] == [30.0, 80.0, 40.0] and chosen["p99_spread_ms"] == [30.0, 80.0]
+    assert median_trial(trials[:2])["p99_ms"] == 30.0  # an even count keeps the lower middle one
+
+
+def test_search_never_offers_more_than_the_cap() -> None:
+    visited, trial = fake_trials(capacity=1e12, bound_ms=1e6)
+    result = search_max_rate(trial, target_rps=10.0, estimate_rps=500.0, steps=2, max_rate_rps=100.0)
+    assert max(visited) == 100.0 and result["max_rate_rps"] == 100.0
