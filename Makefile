@@ -30,7 +30,11 @@ select: prepare
 run: select
 	$(VENV)/bin/bentoml serve service.app:ScenarioService --host 0.0.0.0 --port 3000
 
+# Lint, format and type checks first (configured in pyproject.toml), then the suite.
 test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 # Known vulnerabilities of the installed packages: pip-audit asks PyPI's JSON API about each one (network).

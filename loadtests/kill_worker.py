@@ -126,7 +126,7 @@ def arbiter_listening_on(port: int) -> psutil.Process:
         except psutil.Error:
             continue
         if listening and process.parent() is not None:
-            return process.parent()  # type: ignore[return-value]
+            return process.parent()
     raise SystemExit(f"no BentoML worker process on this machine listens on port {port}")
 
 
@@ -234,8 +234,13 @@ async def wait_exited(pidfd: int, timeout_s: float) -> None:
     process' sockets on the way, after freeing its memory, so requests sent on its connections until then are lost
     with it."""
     loop = asyncio.get_running_loop()
-    exited = loop.create_future()
-    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def mark_exited() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, mark_exited)
     try:
         await asyncio.wait_for(exited, timeout_s)
     except TimeoutError:

@@ -31,7 +31,7 @@ class NaiveSentiment:
 
     @bentoml.api(batchable=True)
     def classify(self, texts: list[str]) -> list[dict[str, object]]:
-        return self.pipeline(texts)  # type: ignore[no-any-return]
+        return self.pipeline(texts)
 
 
 @bentoml.service(name="naive-digits")
@@ -57,4 +57,4 @@ class NaiveDigits:
     def classify(self, images: list[Image]) -> list[int]:
         batch = self.torch.stack([self.transform(image.convert("RGB")) for image in images])
         with self.torch.inference_mode():
-            return self.model(batch).argmax(dim=1).tolist()  # type: ignore[no-any-return]
+            return self.model(batch).argmax(dim=1).tolist()

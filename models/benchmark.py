@@ -13,7 +13,7 @@ What is measured is what is served. For each variant:
 - in process (a separate column, and offline): the variant loaded with `service.classifier.load_classifier` in a
   fresh spawned process; single-stream back to back, and offline throughput of full batches at each batch size.
 
-The schema of the output is documented in the project's shared schemas (`scenario-serve/measurements`, v2).
+The output is a `service.contracts.Measurements` document (`scenario-serve/measurements`, v2).
 The parts: what to measure (`models.measure_plan`), the in-process harness (`models.harness`), the served
 half (`models.served_measure`), the document and its staleness (`models.records`), the machine (`models.machine`).
 """
@@ -23,12 +23,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from models.harness import Job, measure_in_process
 from models.machine import hardware, versions
 from models.measure_plan import MeasurementError, MeasureSettings, TaskPlan, plan_record, sample_items, settings_record
-from models.records import REJECTED, SCHEMA, VERSION, gate_of, variant_record
+from models.records import stored_metadata, variant_record
+from service.contracts import GateStatus, Measurements, Run, TaskMeasurements, VariantMeasurements
+from service.contracts.measurements import Hardware, InProcess, Memory, Methods, SplitRecord
 
 if TYPE_CHECKING:
     import bentoml
@@ -36,22 +38,22 @@ if TYPE_CHECKING:
     from models.catalog import Catalog, Task
 
 
-METHOD = {
-    "single_stream": "HTTP, a real `bentoml serve` of the service routing only this variant, one request at a time",
-    "server": "HTTP, open-loop Poisson arrivals against that server, latency from the scheduled arrival; "
+METHODS = Methods(
+    single_stream="HTTP, a real `bentoml serve` of the service routing only this variant, one request at a time",
+    server="HTTP, open-loop Poisson arrivals against that server, latency from the scheduled arrival; "
     "repeated trials at the target (median p99 and spread)",
-    "offline": "in process, full batches back to back through the service's classifier",
-    "memory": "peak RSS (VmHWM) of the server's worker process",
-    "in_process": "the variant's classifier called directly in a fresh process (no HTTP, no batcher)",
-}
+    offline="in process, full batches back to back through the service's classifier",
+    memory="peak RSS (VmHWM) of the server's worker process",
+    in_process="the variant's classifier called directly in a fresh process (no HTTP, no batcher)",
+)
 
 
-def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> dict[str, Any]:
+def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> Run:
     """One (variant, threads): in process (offline, reference single-stream), then served over HTTP."""
     from models.served_measure import measure_served
 
     local = measure_in_process(job, log)
-    estimate = local["offline"]["throughput_rps"] or 1000.0 / local["single_stream"]["mean_ms"]
+    estimate = local.offline.throughput_rps or 1000.0 / local.single_stream.mean_ms
     served = measure_served(
         job.task,
         kind,
@@ -63,32 +65,30 @@ def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> dict[str, An
         job.threads,
         lambda line: log(f"  {line}"),
     )
-    return {
-        "threads": job.threads,
-        "method": METHOD,
-        "memory": {
-            "peak_rss_mb": served["worker_peak_rss_mb"],
-            "torch_imported": served["torch_imported"],
-            "in_process": local["memory"],
-        },
-        "single_stream": served["single_stream"],
-        "offline": local["offline"],
-        "server": served["server"],
-        "in_process": {"single_stream": local["single_stream"]},
-    }
+    return Run(
+        threads=job.threads,
+        method=METHODS,
+        memory=Memory(
+            peak_rss_mb=served.worker_peak_rss_mb, torch_imported=served.torch_imported, in_process=local.memory
+        ),
+        single_stream=served.single_stream,
+        offline=local.offline,
+        server=served.server,
+        in_process=InProcess(single_stream=local.single_stream),
+    )
 
 
-def run_summary(name: str, run: dict[str, Any]) -> str:
+def run_summary(name: str, run: Run) -> str:
     """One line per measured run: what a scenario would look at first."""
-    single, offline = run["single_stream"], run["offline"]
+    single, offline = run.single_stream, run.offline
     servers = (
-        ", ".join(f"max {s['max_rate_rps']:g} rps at p99 <= {s['p99_bound_ms']:g} ms" for s in run["server"])
+        ", ".join(f"max {s.max_rate_rps:g} rps at p99 <= {s.p99_bound_ms:g} ms" for s in run.server)
         or "no server targets"
     )
     return (
-        f"{name} @ {run['threads']} thread(s): single-stream p50 {single['p50_ms']:.2f} ms, "
-        f"p99 {single['p99_ms']:.2f} ms; {servers}; offline {offline['throughput_rps']:.1f} items/s "
-        f"(batch {offline['best_batch_size']}); peak RSS {run['memory']['peak_rss_mb']:.0f} MB"
+        f"{name} @ {run.threads} thread(s): single-stream p50 {single.p50_ms:.2f} ms, "
+        f"p99 {single.p99_ms:.2f} ms; {servers}; offline {offline.throughput_rps:.1f} items/s "
+        f"(batch {offline.best_batch_size}); peak RSS {run.memory.peak_rss_mb:.0f} MB"
     )
 
 
@@ -105,45 +105,41 @@ def stored_variants(task: str) -> list[bentoml.Model]:
 
 def measure_task(
     name: str, task: Task, plan: TaskPlan, settings: MeasureSettings, log: Callable[[str], None]
-) -> dict[str, Any]:
+) -> TaskMeasurements:
     from models.datasets import load_task_data
 
     models = stored_variants(name)
     data = load_task_data(task)
     items = sample_items(data.test.items, settings.sample_count, settings.seed)
-    rejected = {
-        m.tag.name: str(gate_of(m.info.metadata).get("reason", "rejected by the accuracy gate"))
-        for m in models
-        if gate_of(m.info.metadata).get("status") == REJECTED
-    }
+    metadata = {m.tag.name: stored_metadata(m) for m in models}
+    rejected = {n: meta.gate.reason for n, meta in metadata.items() if meta.gate.status == GateStatus.REJECTED}
     measured = [m for m in models if m.tag.name not in rejected]
     log(
         f"{name}: measuring {len(measured)} variant(s) at {list(plan.threads)} thread(s) on "
         f"{len(data.test.items)} test rows" + (f"; skipping gate-rejected {sorted(rejected)}" if rejected else "")
     )
-    variants: dict[str, Any] = {}
+    variants: dict[str, VariantMeasurements] = {}
     for model in measured:
-        metadata = dict(model.info.metadata)
-        stored_split = (metadata.get("test_split") or {}).get("fingerprint")
-        if stored_split != data.test_fingerprint:
+        meta = metadata[model.tag.name]
+        if meta.test_split.fingerprint != data.test_fingerprint:
             log(
-                f"  warning: {model.tag.name} was evaluated on test split {stored_split}, the data now gives "
-                f"{data.test_fingerprint}; run `scenario-serve prepare --tasks {name}` to refresh it"
+                f"  warning: {model.tag.name} was evaluated on test split {meta.test_split.fingerprint}, the data "
+                f"now gives {data.test_fingerprint}; run `scenario-serve prepare --tasks {name}` to refresh it"
             )
-        record = variant_record(model)
+        runs: dict[int, Run] = {}
         for threads in plan.threads:
-            job = Job(model.tag.name, name, str(model.path), metadata, threads, items, plan.server_targets, settings)
-            run = measure_run(job, task.kind, log)
-            record["runs"][str(threads)] = run
-            log(run_summary(model.tag.name, run))
-        variants[model.tag.name] = record
-    return {
-        "kind": task.kind,
-        "test_split": {"fingerprint": data.test_fingerprint, "rows": len(data.test.items)},
-        "plan": plan_record(plan),
-        "variants": variants,
-        "rejected": rejected,
-    }
+            spec = meta.serving_spec()
+            job = Job(model.tag.name, name, str(model.path), spec, threads, items, plan.server_targets, settings)
+            runs[threads] = measure_run(job, task.kind, log)
+            log(run_summary(model.tag.name, runs[threads]))
+        variants[model.tag.name] = variant_record(model, meta, runs)
+    return TaskMeasurements(
+        kind=task.kind,
+        test_split=SplitRecord(fingerprint=data.test_fingerprint, rows=len(data.test.items)),
+        plan=plan_record(plan),
+        variants=variants,
+        rejected=rejected,
+    )
 
 
 def measure(
@@ -152,8 +148,8 @@ def measure(
     settings: MeasureSettings,
     command: str = "",
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Measure every planned task's stored, non-rejected variants; the whole Measurements document."""
+) -> Measurements:
+    """Measure every planned task's stored, non-rejected variants; the whole measurements document."""
     unknown = sorted(set(plans) - set(catalog.tasks))
     if unknown:
         raise MeasurementError(f"unknown task(s) {unknown}; the catalog has {sorted(catalog.tasks)}")
@@ -162,15 +158,13 @@ def measure(
             raise MeasurementError(f"task {name!r}: the plan needs thread counts >= 1, got {plan.threads}")
     started = time.perf_counter()
     tasks = {name: measure_task(name, catalog.tasks[name], plan, settings, log) for name, plan in plans.items()}
-    count = sum(len(task["variants"]) for task in tasks.values())
+    count = sum(len(task.variants) for task in tasks.values())
     log(f"measured {count} variant(s) in {time.perf_counter() - started:.0f} s")
-    return {
-        "schema": SCHEMA,
-        "version": VERSION,
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": command,
-        "hardware": hardware(),
-        "versions": versions(),
-        "settings": settings_record(settings),
-        "tasks": tasks,
-    }
+    return Measurements(
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        command=command,
+        hardware=Hardware.model_validate(hardware()),
+        versions=versions(),
+        settings=settings_record(settings),
+        tasks=tasks,
+    )

@@ -15,6 +15,8 @@ from models.catalog import DEFAULT_CATALOG, CatalogError
 from models.report.capacity import DEFAULT_HEADROOM
 from models.scenarios import DEFAULT_SCENARIOS, ScenarioError
 from service.config import DEFAULT_SELECTION
+from service.contracts import RuntimeVariant, ScenarioMetrics, VariantMetadata, read_metadata
+from service.contracts.metadata import SizeProbe
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MEASUREMENTS = Path("reports/measurements.json")
@@ -29,37 +31,45 @@ def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def variant_table(metadatas: list[tuple[str, dict[str, Any], str]]) -> str:
+StoredRow = tuple[str, VariantMetadata, str]  # (name, metadata, status)
+
+
+def validated_rows(rows: Sequence[tuple[str, Any, str]]) -> list[StoredRow]:
+    """(name, stored metadata, status) with the metadata validated; MetadataError names the variant and the key."""
+    return [(name, read_metadata(metadata, name), status) for name, metadata, status in rows]
+
+
+def variant_table(rows: Sequence[StoredRow]) -> str:
     headers = ["variant", "accuracy", "macro-F1", "agreement", "size MB", "gate", "status"]
-    rows = []
-    for name, meta, status in metadatas:
-        evaluation = meta.get("eval", {})
-        agreement = evaluation.get("vs_reference", {}).get("top1_agreement", "-")
-        rows.append(
+    cells = []
+    for name, meta, status in rows:
+        evaluation = meta.evaluation
+        agreement = "-" if evaluation.vs_reference is None else evaluation.vs_reference.top1_agreement
+        cells.append(
             [
                 name,
-                f"{evaluation.get('accuracy', float('nan')):.4f}",
-                f"{evaluation.get('macro_f1', float('nan')):.4f}",
+                f"{evaluation.accuracy:.4f}",
+                f"{evaluation.macro_f1:.4f}",
                 agreement,
-                f"{meta.get('size_bytes', 0) / 1e6:.1f}",
-                meta.get("gate", {}).get("status", "?"),
+                f"{meta.size_bytes / 1e6:.1f}",
+                meta.gate.status.value,
                 status,
             ]
         )
-    return format_table(headers, rows)
+    return format_table(headers, cells)
 
 
-def latency_lines(metadatas: list[tuple[str, dict[str, Any], str]]) -> list[str]:
+def latency_lines(rows: Sequence[StoredRow]) -> list[str]:
+    """The ONNX FP32 vs INT8 latency probe that prepare records on INT8 image variants, one line per image size."""
     lines = []
-    for name, meta, _ in metadatas:
-        probe = meta.get("latency_probe")
-        if not probe or meta.get("variant") != "onnx-int8":
+    for name, meta, _ in rows:
+        if not meta.latency_probe or meta.variant != RuntimeVariant.ONNX_INT8:
             continue
-        for size, t in probe.items():
-            if isinstance(t, dict):
+        for size, t in meta.latency_probe.items():
+            if isinstance(t, SizeProbe):
                 lines.append(
-                    f"{name} @ {size}, batch 1: onnx-fp32 p50 {t['onnx-fp32']['p50_ms']:.2f} ms, "
-                    f"onnx-int8 p50 {t['onnx-int8']['p50_ms']:.2f} ms (int8/fp32 = {t['int8_over_fp32_p50']:.2f})"
+                    f"{name} @ {size}, batch 1: onnx-fp32 p50 {t.onnx_fp32.p50_ms:.2f} ms, "
+                    f"onnx-int8 p50 {t.onnx_int8.p50_ms:.2f} ms (int8/fp32 = {t.int8_over_fp32_p50:.2f})"
                 )
     return lines
 
@@ -79,7 +89,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         options.threads = args.threads
     started = time.perf_counter()
     rows = prepare(catalog, args.tasks, options, log=lambda line: print(line, flush=True))
-    table = [(r.name, r.metadata, r.status) for r in rows]
+    table = validated_rows([(r.name, r.metadata, r.status) for r in rows])
     print()
     print(variant_table(table))
     for line in latency_lines(table):
@@ -98,7 +108,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not models:
         print("no scenario-serve variants in the store; run `scenario-serve prepare` first")
         return 1
-    table = [(m.tag.name, m.info.metadata, "stored") for m in models]
+    table = validated_rows([(m.tag.name, m.info.metadata, "stored") for m in models])
     print(variant_table(table))
     for line in latency_lines(table):
         print(line)
@@ -172,10 +182,7 @@ def cmd_select(args: argparse.Namespace) -> int:
             o.variant,
             "yes" if o.feasible else "NO",
             ", ".join(o.fallbacks) or "-",
-            _number(o.metrics.get("macro_f1"), 4),
-            _number(o.metrics.get("latency_ms"), 2),
-            _number(o.metrics.get("throughput_rps"), 1),
-            _number(o.metrics.get("size_mb"), 1),
+            *_metric_cells(o.metrics),
         ]
         for o in outcomes
     ]
@@ -205,8 +212,20 @@ def same_routes(path: Path, selection: dict[str, Any]) -> bool:
     return isinstance(existing, dict) and existing.get("tasks") == selection["tasks"]
 
 
-def _number(value: Any, digits: int) -> str:
+def _number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _metric_cells(metrics: ScenarioMetrics | None) -> list[str]:
+    """macro-F1, latency, rate and size of a pick; dashes when it was not measured."""
+    if metrics is None:
+        return ["-"] * 4
+    return [
+        _number(metrics.macro_f1, 4),
+        _number(metrics.latency_ms, 2),
+        _number(metrics.throughput_rps, 1),
+        _number(metrics.size_mb, 1),
+    ]
 
 
 def cmd_report(args: argparse.Namespace) -> int:

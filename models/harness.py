@@ -21,6 +21,8 @@ import numpy as np
 from models.latency import latency_summary
 from models.machine import peak_rss_mb
 from models.measure_plan import MeasurementError, MeasureSettings, ServerTarget
+from service.contracts import ServingSpec
+from service.contracts.measurements import LatencySummary, Offline, OfflineBatch, ProcessMemory
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -40,7 +42,7 @@ class Job:
     name: str
     task: str
     model_dir: str
-    metadata: dict[str, Any]
+    spec: ServingSpec  # what loading the variant takes (its store metadata's serving part)
     threads: int
     items: list[Any]
     targets: tuple[ServerTarget, ...]
@@ -51,6 +53,15 @@ class Job:
         return f"{self.name} @ {self.threads} thread{'s' if self.threads != 1 else ''}"
 
 
+@dataclass(frozen=True)
+class InProcessMeasurement:
+    """What a job's process measured: single-stream and offline on the classifier called directly, and memory."""
+
+    single_stream: LatencySummary
+    offline: Offline
+    memory: ProcessMemory
+
+
 # --- inside the measuring process ------------------------------------------------------------------------------
 
 
@@ -58,7 +69,7 @@ def cycled(items: Sequence[Any], start: int, size: int) -> list[Any]:
     return [items[(start + i) % len(items)] for i in range(size)]
 
 
-def single_stream(infer: Infer, items: Sequence[Any], settings: MeasureSettings) -> dict[str, Any]:
+def single_stream(infer: Infer, items: Sequence[Any], settings: MeasureSettings) -> LatencySummary:
     """One item at a time, back to back, after a warm-up: until max_samples, or the time is up and min_samples."""
     for index in range(settings.warmup):
         infer([items[index % len(items)]])
@@ -71,10 +82,10 @@ def single_stream(infer: Infer, items: Sequence[Any], settings: MeasureSettings)
         begin = time.perf_counter()
         infer([item])
         samples.append((time.perf_counter() - begin) * 1000.0)
-    return latency_summary(samples)
+    return LatencySummary.model_validate(latency_summary(samples))
 
 
-def offline_batch(infer: Infer, items: Sequence[Any], batch_size: int, seconds: float) -> dict[str, Any]:
+def offline_batch(infer: Infer, items: Sequence[Any], batch_size: int, seconds: float) -> OfflineBatch:
     """Full batches back to back (after one warm-up batch) for `seconds`, at least MIN_OFFLINE_BATCHES of them."""
     infer(cycled(items, 0, batch_size))
     batches, done = 0, 0
@@ -85,38 +96,33 @@ def offline_batch(infer: Infer, items: Sequence[Any], batch_size: int, seconds: 
         elapsed = time.perf_counter() - started
         if batches >= MIN_OFFLINE_BATCHES and elapsed >= seconds:
             break
-    return {"throughput_rps": round(done / elapsed, 3), "items": done, "seconds": round(elapsed, 4)}
+    return OfflineBatch(throughput_rps=round(done / elapsed, 3), items=done, seconds=round(elapsed, 4))
 
 
-def offline(infer: Infer, items: Sequence[Any], settings: MeasureSettings) -> dict[str, Any]:
-    by_size = {str(size): offline_batch(infer, items, size, settings.offline_seconds) for size in settings.batch_sizes}
-    best = max(by_size, key=lambda size: by_size[size]["throughput_rps"])
-    return {"by_batch_size": by_size, "best_batch_size": int(best), "throughput_rps": by_size[best]["throughput_rps"]}
+def offline(infer: Infer, items: Sequence[Any], settings: MeasureSettings) -> Offline:
+    by_size = {size: offline_batch(infer, items, size, settings.offline_seconds) for size in settings.batch_sizes}
+    best = max(by_size, key=lambda size: by_size[size].throughput_rps)
+    return Offline(by_batch_size=by_size, best_batch_size=best, throughput_rps=by_size[best].throughput_rps)
 
 
-def run_job(job: Job, progress: Progress) -> dict[str, Any]:
+def run_job(job: Job, progress: Progress) -> InProcessMeasurement:
     """In process: load the variant as the service does, then single-stream and offline on it."""
     from service.classifier import load_classifier
 
     baseline = peak_rss_mb()
     started = time.perf_counter()
-    classifier = load_classifier(Path(job.model_dir), job.metadata, threads=job.threads)
+    classifier = load_classifier(Path(job.model_dir), job.spec, threads=job.threads)
     infer = classifier.probabilities
     progress(f"{job.label}: loaded in {time.perf_counter() - started:.1f} s; in-process single-stream")
     latency = single_stream(infer, job.items, job.settings)
-    progress(f"{job.label}: in-process single-stream p50 {latency['p50_ms']:.2f} ms; offline")
+    progress(f"{job.label}: in-process single-stream p50 {latency.p50_ms:.2f} ms; offline")
     throughput = offline(infer, job.items, job.settings)
-    progress(f"{job.label}: offline {throughput['throughput_rps']:.1f} items/s (batch {throughput['best_batch_size']})")
+    progress(f"{job.label}: offline {throughput.throughput_rps:.1f} items/s (batch {throughput.best_batch_size})")
     peak = peak_rss_mb()
-    return {
-        "single_stream": latency,
-        "offline": throughput,
-        "memory": {
-            "baseline_rss_mb": round(baseline, 1),
-            "peak_rss_mb": round(peak, 1),
-            "model_rss_mb": round(peak - baseline, 1),
-        },
-    }
+    memory = ProcessMemory(
+        baseline_rss_mb=round(baseline, 1), peak_rss_mb=round(peak, 1), model_rss_mb=round(peak - baseline, 1)
+    )
+    return InProcessMeasurement(single_stream=latency, offline=throughput, memory=memory)
 
 
 def child_main(job: Job, connection: Connection) -> None:
@@ -139,7 +145,7 @@ def planned_seconds(job: Job) -> float:
     return s.single_stream_seconds + len(s.batch_sizes) * s.offline_seconds
 
 
-def measure_in_process(job: Job, log: Callable[[str], None], time_limit_s: float | None = None) -> dict[str, Any]:
+def measure_in_process(job: Job, log: Callable[[str], None], time_limit_s: float | None = None) -> InProcessMeasurement:
     """Run `job` in a fresh spawned process; its failure, death or hang raises an error naming the variant."""
     limit = time_limit_s if time_limit_s is not None else CHILD_TIME_ALLOWANCE_S + 3.0 * planned_seconds(job)
     context = multiprocessing.get_context("spawn")
@@ -167,9 +173,9 @@ def measure_in_process(job: Job, log: Callable[[str], None], time_limit_s: float
                 log(f"  {payload}")
                 continue
             process.join(EXIT_GRACE_S)  # it exits right after its result or error
-            if kind == "error":
+            if kind == "error" or not isinstance(payload, InProcessMeasurement):
                 raise MeasurementError(f"measuring {job.label} failed:\n{payload}")
-            return dict(payload)
+            return payload
     finally:
         receiver.close()
         if process.is_alive():  # timed out, or interrupted

@@ -4,7 +4,7 @@ probe that times variants in alternation so that background load hits them alike
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,7 +37,7 @@ def latency_summary(samples_ms: Sequence[float]) -> dict[str, Any]:
 
 
 def interleaved_latency(
-    runtimes: dict[str, Runtime], inputs: dict[str, np.ndarray], runs: int = 50, warmup: int = 5
+    runtimes: Mapping[str, Runtime], inputs: dict[str, np.ndarray], runs: int = 50, warmup: int = 5
 ) -> dict[str, dict[str, float]]:
     """p50 and p90 (ms) of each runtime over `runs` batches, the runtimes taking turns."""
     for runtime in runtimes.values():

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -203,7 +203,7 @@ class HttpClient:
         self.retry_after_missing = 0  # 503 answers without a Retry-After header
         self._session: Any = None
 
-    async def __aenter__(self) -> HttpClient:
+    async def __aenter__(self) -> Self:
         import aiohttp
 
         connector = aiohttp.TCPConnector(limit=self.max_connections, force_close=not self.keep_alive)

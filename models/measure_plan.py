@@ -1,7 +1,7 @@
 """What `measure` measures and for how long: server targets, per-task plans, settings, the items it sends.
 
-`settings_record` and `plan_record` are how these appear in the measurements document (schema v2), so a later
-run can tell whether a recorded measurement was made the way it would be made now.
+`settings_record` and `plan_record` are how these appear in the measurements document (`service.contracts.
+measurements`), so a later run can tell whether a recorded measurement was made the way it would be made now.
 """
 
 from __future__ import annotations
@@ -11,6 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from service.contracts.measurements import (
+    MeasurementSettings,
+    OfflineSettings,
+    ServedSettings,
+    ServerSettings,
+    SingleStreamSettings,
+    TargetPlan,
+    TaskPlanRecord,
+)
 
 
 class MeasurementError(RuntimeError):
@@ -33,20 +43,19 @@ class TaskPlan:
     server_targets: tuple[ServerTarget, ...] = ()
 
 
-def plan_record(plan: TaskPlan) -> dict[str, Any]:
-    return {
-        "threads": list(plan.threads),
-        "server_targets": [{"p99_bound_ms": t.p99_bound_ms, "target_rps": t.target_rps} for t in plan.server_targets],
-    }
+def plan_record(plan: TaskPlan) -> TaskPlanRecord:
+    return TaskPlanRecord(
+        threads=list(plan.threads),
+        server_targets=[TargetPlan(p99_bound_ms=t.p99_bound_ms, target_rps=t.target_rps) for t in plan.server_targets],
+    )
 
 
-def served_config() -> dict[str, Any]:
+def served_config() -> ServedSettings:
     """The settings the measured server runs with (SCENARIO_SERVE_* of this environment, else the defaults)."""
     from service.config import ServiceConfig
 
     config = ServiceConfig.from_env()
-    keys = ("threads", "max_batch_size", "max_latency_ms", "max_batch_tokens", "max_queue_items", "max_queue_wait_ms")
-    return {key: getattr(config, key) for key in keys}
+    return ServedSettings.model_validate({key: getattr(config, key) for key in ServedSettings.model_fields})
 
 
 @dataclass(frozen=True)
@@ -106,24 +115,24 @@ class MeasureSettings:
         return max(self.warmup + self.max_samples, max(self.batch_sizes))
 
 
-def settings_record(settings: MeasureSettings) -> dict[str, Any]:
-    return {
-        "seed": settings.seed,
-        "single_stream": {
-            "warmup": settings.warmup,
-            "min_samples": settings.min_samples,
-            "max_samples": settings.max_samples,
-            "max_seconds": settings.single_stream_seconds,
-        },
-        "server": {
-            "trial_seconds": settings.trial_seconds,
-            "min_queries": settings.min_queries,
-            "search_steps": settings.search_steps,
-            "repeats": settings.repeats,
-        },
-        "service": served_config(),
-        "offline": {"batch_sizes": list(settings.batch_sizes), "max_seconds": settings.offline_seconds},
-    }
+def settings_record(settings: MeasureSettings) -> MeasurementSettings:
+    return MeasurementSettings(
+        seed=settings.seed,
+        single_stream=SingleStreamSettings(
+            warmup=settings.warmup,
+            min_samples=settings.min_samples,
+            max_samples=settings.max_samples,
+            max_seconds=settings.single_stream_seconds,
+        ),
+        server=ServerSettings(
+            trial_seconds=settings.trial_seconds,
+            min_queries=settings.min_queries,
+            search_steps=settings.search_steps,
+            repeats=settings.repeats,
+        ),
+        service=served_config(),
+        offline=OfflineSettings(batch_sizes=list(settings.batch_sizes), max_seconds=settings.offline_seconds),
+    )
 
 
 def sample_items(items: Sequence[Any], count: int, seed: int) -> list[Any]:

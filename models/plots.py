@@ -26,7 +26,7 @@ from typing import Any, ParamSpec
 from matplotlib import style
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
@@ -237,6 +237,14 @@ def canvas(frame: Frame, title: str) -> Figure:
     return figure
 
 
+def text_renderer(figure: Figure) -> RendererAgg:
+    """The renderer of the Agg canvas that `canvas` attached: it measures text in display pixels."""
+    agg = figure.canvas
+    if not isinstance(agg, FigureCanvasAgg):
+        raise TypeError("the figure has no Agg canvas; make it with canvas()")
+    return agg.get_renderer()
+
+
 def plot_area(figure: Figure, frame: Frame, x_label: str, y_label: str) -> Axes:
     ax = figure.add_axes(frame.plot_area)
     ax.set_xlabel(x_label)
@@ -285,11 +293,11 @@ class LabelPlacer:
     GAP = 9.0
     LINE = 13.0
 
-    def __init__(self, ax: Axes, obstacles: Sequence[Bbox] = ()) -> None:
+    def __init__(self, figure: Figure, ax: Axes, obstacles: Sequence[Bbox] = ()) -> None:
         self.ax = ax
-        self.renderer = ax.get_figure(root=True).canvas.get_renderer()
+        self.renderer = text_renderer(figure)
         self.placed = list(obstacles)
-        page, plot = ax.get_figure(root=True).bbox, ax.bbox
+        page, plot = figure.bbox, ax.bbox
         self.area = Bbox.from_extents(page.x0 + 2, plot.y0, page.x1 - 2, plot.y1 + 4)
 
     def place(self, x: float, y: float, text: str, *, lines: Sequence[int] = BELOW_FIRST, **style: Any) -> None:
@@ -388,8 +396,8 @@ def scatter_chart(
     obstacles = dot_boxes(ax, xs, ys, DOT_SIZE) + dot_boxes(ax, mark_xs, mark_ys, RING_SIZE)
     if len(front) > 1 or marks:
         legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-        obstacles.append(legend.get_window_extent(figure.canvas.get_renderer()))
-    placer = LabelPlacer(ax, obstacles)
+        obstacles.append(legend.get_window_extent(text_renderer(figure)))
+    placer = LabelPlacer(figure, ax, obstacles)
     for mark in marks:
         placer.place(mark.x, mark.y, mark.caption, lines=ABOVE_FIRST, color=PICK_COLOUR, fontweight="bold")
     for point in points:

@@ -119,7 +119,7 @@ def build_variant_dirs(task: Task, loaded: LoadedModel, data: TaskData, root: Pa
     dirs = {variant: root / variant for variant in RUNTIME_VARIANTS}
     for directory in dirs.values():
         directory.mkdir()
-    loaded.save(loaded.module, dirs["torch-fp32"])
+    loaded.save(dirs["torch-fp32"])
     encode = make_encoder(task, loaded)
     input_names = loaded.architecture["input_names"]
     if task.kind == "text":
@@ -177,8 +177,9 @@ def prepare_candidate(
     }
     prints = {v: fingerprint(base, v, recipes[v], max_drop) for v in RUNTIME_VARIANTS}
     names = {v: variant_name(task_name, candidate.name, v) for v in RUNTIME_VARIANTS}
-    current = {v: find_current(names[v], prints[v]) for v in RUNTIME_VARIANTS}
-    if not options.force and all(current.values()):
+    found = {v: find_current(names[v], prints[v]) for v in RUNTIME_VARIANTS}
+    current = {v: model for v, model in found.items() if model is not None}
+    if not options.force and len(current) == len(RUNTIME_VARIANTS):
         for model in current.values():
             if record_digests(model):  # stored before prepare recorded content hashes: no rebuild needed
                 log(f"{model.tag}: recorded the SHA-256 of its files as they are now (artifact_sha256)")

@@ -1,5 +1,6 @@
-"""The measurements document (`scenario-serve/measurements`, v2): a variant's stored facts as recorded, writing
-and reading the file, merging a fresh run into it, and whether what it records is still current.
+"""The measurements document (`service.contracts.Measurements`, `scenario-serve/measurements` v2) as a file: a
+variant's stored facts as recorded, writing and reading the file (validated both ways), merging a fresh run into
+it, and whether what it records is still current.
 
 The document is current for a task when it was measured with the same plan and settings, on the same machine and
 software (`models.machine`), of the variant versions (and gate rejections) the store holds now.
@@ -8,62 +9,85 @@ software (`models.machine`), of the variant versions (and gate rejections) the s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.machine import hardware, same_machine, versions
 from models.measure_plan import MeasurementError, MeasureSettings, TaskPlan, plan_record, settings_record
+from service.contracts import (
+    GateStatus,
+    Measurements,
+    MeasurementsError,
+    Run,
+    TaskMeasurements,
+    VariantMeasurements,
+    VariantMetadata,
+    read_measurements,
+    read_metadata,
+)
+from service.contracts.measurements import MEASUREMENTS_SCHEMA, MEASUREMENTS_VERSION, Quality
 
 if TYPE_CHECKING:
     import bentoml
 
-SCHEMA = "scenario-serve/measurements"
-VERSION = 2
-REJECTED = "rejected"
+SCHEMA = MEASUREMENTS_SCHEMA
+VERSION = MEASUREMENTS_VERSION
 
 
 # --- a variant's record --------------------------------------------------------------------------------------
 
 
-def gate_of(metadata: dict[str, Any]) -> dict[str, Any]:
-    return dict(metadata.get("gate") or {})
+def stored_metadata(model: bentoml.Model) -> VariantMetadata:
+    """A stored variant's metadata, validated; MetadataError names the variant and the key."""
+    return read_metadata(model.info.metadata, model.tag.name)
 
 
-def variant_record(model: bentoml.Model) -> dict[str, Any]:
-    """The stored facts of a variant (what it is, its quality and size), before its runs are added."""
-    metadata = model.info.metadata
-    evaluation = metadata.get("eval") or {}
-    return {
-        "candidate": metadata.get("candidate"),
-        "variant": metadata.get("variant"),
-        "runtime": metadata.get("runtime"),
-        "precision": metadata.get("precision"),
-        "model_version": str(model.tag.version),
-        "reference": metadata.get("reference"),
-        "quality": {
-            "accuracy": evaluation.get("accuracy"),
-            "macro_f1": evaluation.get("macro_f1"),
-            "gate": gate_of(metadata).get("status", "unknown"),
-        },
-        "size_mb": round(float(metadata.get("size_bytes", 0)) / 1e6, 3),
-        "runs": {},
-    }
+def variant_record(model: bentoml.Model, metadata: VariantMetadata, runs: dict[int, Run]) -> VariantMeasurements:
+    """The stored facts of a variant (what it is, its quality and size) beside its runs, by thread count."""
+    return VariantMeasurements(
+        candidate=metadata.candidate,
+        variant=metadata.variant,
+        runtime=metadata.runtime,
+        precision=metadata.precision,
+        model_version=str(model.tag.version),
+        reference=metadata.reference,
+        quality=Quality(
+            accuracy=metadata.evaluation.accuracy,
+            macro_f1=metadata.evaluation.macro_f1,
+            gate=metadata.gate.status,
+        ),
+        size_mb=round(metadata.size_bytes / 1e6, 3),
+        runs=runs,
+    )
 
 
 # --- the file ------------------------------------------------------------------------------------------------
 
 
-def write_measurements(data: dict[str, Any], path: Path) -> None:
-    """Write the document atomically (a reader never sees half a file)."""
+def validated(document: Mapping[str, Any] | Measurements, source: str) -> Measurements:
+    """The document as the contract reads it; MeasurementError names the source and every bad key."""
+    try:
+        return read_measurements(document, source)
+    except MeasurementsError as exc:
+        raise MeasurementError(str(exc)) from None
+
+
+def write_measurements(data: Measurements, path: Path) -> None:
+    """Validate the document again (parts copied in with `model_copy` skipped validation), then write it
+    atomically (a reader never sees half a file)."""
     path = Path(path)
+    document = data.as_json()
+    validated(document, f"{path} (writing)")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     partial.replace(path)
 
 
-def load_measurements(path: Path) -> dict[str, Any]:
-    """Read a Measurements document; a missing, unreadable or foreign file raises an error naming it."""
+def load_measurements(path: Path) -> Measurements:
+    """Read a measurements document; a missing, unreadable, foreign or malformed file raises an error naming it
+    (and, for a malformed one, every key that does not match the contract)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -81,32 +105,32 @@ def load_measurements(path: Path) -> dict[str, Any]:
         )
     if not isinstance(data.get("tasks"), dict):
         raise MeasurementError(f"{path}: no 'tasks' mapping")
-    return data
+    return validated(data, str(path))
 
 
-def merge_measurements(existing: dict[str, Any] | None, fresh: dict[str, Any]) -> dict[str, Any]:
+def merge_measurements(existing: Measurements | None, fresh: Measurements) -> Measurements:
     """`fresh` (header and its tasks) plus the tasks of `existing` it did not measure again."""
-    kept = {name: task for name, task in (existing or {}).get("tasks", {}).items() if name not in fresh["tasks"]}
-    return {**fresh, "tasks": {**kept, **fresh["tasks"]}}
+    kept = {name: task for name, task in (existing.tasks if existing else {}).items() if name not in fresh.tasks}
+    return fresh.model_copy(update={"tasks": {**kept, **fresh.tasks}})
 
 
 # --- staleness -----------------------------------------------------------------------------------------------
 
 
-def reusable_measurements(path: Path, settings: MeasureSettings) -> dict[str, Any] | None:
+def reusable_measurements(path: Path, settings: MeasureSettings) -> Measurements | None:
     """The file at `path` when it was measured with these settings, on this machine and software; else None."""
     try:
         data = load_measurements(path)
     except MeasurementError:
         return None
-    if data["settings"] != settings_record(settings) or data.get("versions") != versions():
+    if data.settings != settings_record(settings) or data.versions != versions():
         return None
-    return data if same_machine(data.get("hardware") or {}, hardware()) else None
+    return data if same_machine(data.hardware.model_dump(), hardware()) else None
 
 
-def stale_plans(existing: dict[str, Any] | None, plans: dict[str, TaskPlan]) -> dict[str, TaskPlan]:
+def stale_plans(existing: Measurements | None, plans: dict[str, TaskPlan]) -> dict[str, TaskPlan]:
     """The tasks whose recorded measurements are missing or no longer current (plan, variants, rejections)."""
-    recorded = (existing or {}).get("tasks", {})
+    recorded = existing.tasks if existing else {}
     return {
         name: plan
         for name, plan in plans.items()
@@ -121,14 +145,14 @@ def measurements_current(path: Path, plans: dict[str, TaskPlan], settings: Measu
     return existing is not None and not stale_plans(existing, plans)
 
 
-def task_current(recorded: dict[str, Any], plan: TaskPlan, task: str) -> bool:
+def task_current(recorded: TaskMeasurements, plan: TaskPlan, task: str) -> bool:
     """The recorded task was measured with `plan`, on the latest stored version of every variant of `task`."""
     from models.store import list_variants
 
-    if recorded.get("plan") != plan_record(plan):
+    if recorded.plan != plan_record(plan):
         return False
-    stored = {m.tag.name: (str(m.tag.version), gate_of(m.info.metadata).get("status")) for m in list_variants(task)}
-    rejected = {name for name, (_, status) in stored.items() if status == REJECTED}
-    measured = {name: version for name, (version, status) in stored.items() if status != REJECTED}
-    recorded_versions = {name: v.get("model_version") for name, v in (recorded.get("variants") or {}).items()}
-    return bool(stored) and set(recorded.get("rejected") or {}) == rejected and recorded_versions == measured
+    stored = {m.tag.name: (str(m.tag.version), stored_metadata(m).gate.status) for m in list_variants(task)}
+    rejected = {name for name, (_, status) in stored.items() if status == GateStatus.REJECTED}
+    measured = {name: version for name, (version, status) in stored.items() if status != GateStatus.REJECTED}
+    recorded_versions = {name: variant.model_version for name, variant in recorded.variants.items()}
+    return bool(stored) and set(recorded.rejected) == rejected and recorded_versions == measured

@@ -1,22 +1,35 @@
 """Selection: per task and scenario, filter the measured variants by the constraints, rank by the objective.
 
-Pure: measurements (JSON from `measure`) + scenarios in, the routing file the service reads out, with the
-evidence of every decision: each candidate's scenario metrics, and for each loser which constraint it failed
-and by how much. When no variant is feasible the route gets the nearest one (smallest summed relative excess)
-and the evidence says so; `--strict` turns that into a non-zero exit in the CLI.
+Pure: measurements (`service.contracts.Measurements`, from `measure`) + scenarios in, the routing file the
+service reads out, with the evidence of every decision: each candidate's scenario metrics, and for each loser
+which constraint it failed and by how much. When no variant is feasible the route gets the nearest one
+(smallest summed relative excess) and the evidence says so; `--strict` turns that into a non-zero exit in the CLI.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from models.scenarios import Objective, Scenario, ScenarioFile
-from service.contracts import CandidateEvidence, ConstraintFailure, MeasurementsRef, ScenarioMetrics, SelectionEvidence
+from service.contracts import (
+    CandidateEvidence,
+    ConstraintFailure,
+    Measurements,
+    MeasurementsRef,
+    Run,
+    RuntimeVariant,
+    ScenarioMetrics,
+    SelectionEvidence,
+    ServerSearch,
+    TaskMeasurements,
+    VariantMeasurements,
+    read_measurements,
+)
 from service.routing import parse_selection
 
-Metrics = dict[str, Any]
 UPPER_BOUNDS = {  # constraint -> the scenario metric it caps
     "p50_latency_ms": "p50_ms",
     "p95_latency_ms": "p95_ms",
@@ -97,53 +110,51 @@ class Outcome:
     fallbacks: list[str]
     feasible: bool
     message: str
-    metrics: Metrics  # the pick's ScenarioMetrics as a dict; {} when it was not measured
+    metrics: ScenarioMetrics | None  # the pick's; None when it was not measured
 
 
 # --- metrics of a variant under a scenario ------------------------------------------------------------------
 
 
-def _server_entry(run: dict[str, Any], scenario: Scenario) -> dict[str, Any] | None:
-    for entry in run.get("server", []):
-        if (entry["p99_bound_ms"], entry["target_rps"]) == (
-            scenario.constraints.p99_latency_ms,
-            scenario.load.target_rps,
-        ):
-            return entry
-    return None
+def _server_entry(run: Run, scenario: Scenario) -> ServerSearch | None:
+    wanted = (scenario.constraints.p99_latency_ms, scenario.load.target_rps)
+    return next((entry for entry in run.server if (entry.p99_bound_ms, entry.target_rps) == wanted), None)
 
 
-def _latencies(run: dict[str, Any], scenario: Scenario) -> tuple[dict[str, float | None], float | None]:
+Latencies = tuple[float | None, float | None, float | None]  # p50, p95, p99 in ms
+UNMEASURED: Latencies = (None, None, None)
+
+
+def _latencies(run: Run, scenario: Scenario) -> tuple[Latencies, float | None]:
     """(p50/p95/p99 in ms, throughput) as the scenario's load pattern sees them."""
     pattern = scenario.load.pattern
     if pattern == "offline":
-        return {"p50_ms": None, "p95_ms": None, "p99_ms": None}, run["offline"]["throughput_rps"]
+        return UNMEASURED, run.offline.throughput_rps
     if pattern == "server":
         entry = _server_entry(run, scenario)
         if entry is None:
-            return {"p50_ms": None, "p95_ms": None, "p99_ms": None}, None
-        at = entry["at_target"]
-        return {k: at[k] for k in ("p50_ms", "p95_ms", "p99_ms")}, entry["max_rate_rps"]
-    single = run["single_stream"]
-    return {k: single[k] for k in ("p50_ms", "p95_ms", "p99_ms")}, 1000.0 / single["mean_ms"]
+            return UNMEASURED, None
+        at = entry.at_target
+        return (at.p50_ms, at.p95_ms, at.p99_ms), entry.max_rate_rps
+    single = run.single_stream
+    return (single.p50_ms, single.p95_ms, single.p99_ms), 1000.0 / single.mean_ms
 
 
-def scenario_metrics(
-    record: dict[str, Any], run: dict[str, Any], scenario: Scenario, best_f1: float
-) -> ScenarioMetrics:
-    latencies, throughput = _latencies(run, scenario)
-    quality = record["quality"]
-    headline = latencies["p99_ms"] if scenario.load.pattern == "server" else latencies["p95_ms"]
+def scenario_metrics(record: VariantMeasurements, run: Run, scenario: Scenario, best_f1: float) -> ScenarioMetrics:
+    (p50, p95, p99), throughput = _latencies(run, scenario)
+    quality = record.quality
     return ScenarioMetrics(
-        macro_f1=quality["macro_f1"],
-        accuracy=quality["accuracy"],
-        quality_drop=round((best_f1 - quality["macro_f1"]) * 100, 4),
-        **latencies,
-        latency_ms=headline,
+        macro_f1=quality.macro_f1,
+        accuracy=quality.accuracy,
+        quality_drop=round((best_f1 - quality.macro_f1) * 100, 4),
+        p50_ms=p50,
+        p95_ms=p95,
+        p99_ms=p99,
+        latency_ms=p99 if scenario.load.pattern == "server" else p95,
         throughput_rps=throughput,
-        size_mb=record["size_mb"],
-        memory_mb=run["memory"]["peak_rss_mb"],
-        threads=run["threads"],
+        size_mb=record.size_mb,
+        memory_mb=run.memory.peak_rss_mb,
+        threads=run.threads,
     )
 
 
@@ -249,24 +260,24 @@ def decide(candidates: list[Candidate], scenario: Scenario) -> tuple[list[Candid
     return infeasible, infeasible_message(infeasible)
 
 
-def served_threads(measurements: dict[str, Any]) -> int:
+def served_threads(measurements: Measurements) -> int:
     """The intra-op threads the measured server ran with (SCENARIO_SERVE_THREADS at measure time)."""
-    return int(measurements["settings"]["service"]["threads"])
+    return measurements.settings.service.threads
 
 
 def scenario_constraints(scenario: Scenario, threads: int) -> dict[str, Any]:
-    load = {"load_pattern": scenario.load.pattern}
+    load: dict[str, Any] = {"load_pattern": scenario.load.pattern}
     if scenario.load.target_rps is not None:
         load["target_rps"] = scenario.load.target_rps
     return {**load, "threads": threads, **scenario.constraints.active()}
 
 
 def select_scenario(
-    task: dict[str, Any], scenario: Scenario, threads: int, max_fallbacks: int, context: TaskContext
+    task: TaskMeasurements, scenario: Scenario, threads: int, max_fallbacks: int, context: TaskContext
 ) -> SelectedRoute:
     candidates = []
-    for name, record in task["variants"].items():
-        run = record["runs"].get(str(threads))
+    for name, record in task.variants.items():
+        run = record.runs.get(threads)
         if run is None:
             candidates.append(Candidate(name, None, [not_measured("threads", threads)]))
             continue
@@ -303,24 +314,24 @@ def select_scenario(
 # --- the whole file -------------------------------------------------------------------------------------------
 
 
-def baseline_variant(variants: dict[str, dict[str, Any]]) -> str:
+def baseline_variant(variants: Mapping[str, VariantMeasurements]) -> str:
     """ "The FP32 baseline": the eager torch-fp32 variant of the best-quality candidate (else the best variant)."""
-    eager = {n: r for n, r in variants.items() if r.get("variant") == "torch-fp32"} or variants
-    return max(eager, key=lambda n: (eager[n]["quality"]["macro_f1"], n))
+    eager = {n: r for n, r in variants.items() if r.variant == RuntimeVariant.TORCH_FP32} or variants
+    return max(eager, key=lambda n: (eager[n].quality.macro_f1, n))
 
 
-def task_context(task: dict[str, Any], measurements: dict[str, Any], path: str) -> TaskContext:
-    variants = task["variants"]
+def task_context(task: TaskMeasurements, measurements: Measurements, path: str) -> TaskContext:
+    variants = task.variants
     return TaskContext(
-        measurements=MeasurementsRef(path=path, generated_at=measurements.get("generated_at")),
+        measurements=MeasurementsRef(path=path, generated_at=measurements.generated_at),
         baseline=baseline_variant(variants),
-        best_macro_f1=max(r["quality"]["macro_f1"] for r in variants.values()),
+        best_macro_f1=max(r.quality.macro_f1 for r in variants.values()),
     )
 
 
-def measured_task(measurements: dict[str, Any], name: str) -> dict[str, Any]:
-    task = measurements.get("tasks", {}).get(name)
-    if task is None or not task.get("variants"):
+def measured_task(measurements: Measurements, name: str) -> TaskMeasurements:
+    task = measurements.tasks.get(name)
+    if task is None or not task.variants:
         raise SelectionInputError(
             f"task {name!r} has scenarios but no measured variants; run `scenario-serve measure --tasks {name}`"
         )
@@ -328,9 +339,14 @@ def measured_task(measurements: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def select(
-    scenarios: ScenarioFile, measurements: dict[str, Any], measurements_path: str, tasks: list[str] | None = None
+    scenarios: ScenarioFile,
+    measurements: Measurements | Mapping[str, Any],
+    measurements_path: str,
+    tasks: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[Outcome]]:
-    """The selection file (validated against the service's schema) and one outcome per scenario."""
+    """The selection file (validated against the service's schema) and one outcome per scenario; measurements
+    that do not match their contract raise MeasurementsError naming the key."""
+    measured = read_measurements(measurements, measurements_path)
     names = tasks or list(scenarios.tasks)
     unknown = [n for n in names if n not in scenarios.tasks]
     if unknown:
@@ -343,22 +359,27 @@ def select(
     }
     outcomes = []
     for name in names:
-        task = measured_task(measurements, name)
-        context = task_context(task, measurements, measurements_path)
+        task = measured_task(measured, name)
+        context = task_context(task, measured, measurements_path)
         config = scenarios.tasks[name]
         routes = {}
         for scenario_name, scenario in config.scenarios.items():
-            route = select_scenario(task, scenario, served_threads(measurements), scenarios.max_fallbacks, context)
+            route = select_scenario(task, scenario, served_threads(measured), scenarios.max_fallbacks, context)
             routes[scenario_name] = route.as_json()
             evidence = route.evidence
-            metrics = {} if evidence.metrics is None else evidence.metrics.model_dump(mode="json")
             outcomes.append(
                 Outcome(
-                    name, scenario_name, route.variant, route.fallbacks, evidence.feasible, evidence.message, metrics
+                    name,
+                    scenario_name,
+                    route.variant,
+                    route.fallbacks,
+                    evidence.feasible,
+                    evidence.message,
+                    evidence.metrics,
                 )
             )
         selection["tasks"][name] = {
-            "kind": task["kind"],
+            "kind": task.kind,
             "default_scenario": config.default_scenario,
             "scenarios": routes,
         }

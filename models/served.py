@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from models.machine import proc_kb
 from service.registry import ENDPOINTS
@@ -89,7 +89,7 @@ class BentoServer:
         self._env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
         self._process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> BentoServer:
+    def __enter__(self) -> Self:
         command = [
             sys.executable,
             "-m",

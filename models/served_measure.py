@@ -2,7 +2,8 @@
 routes one variant (`models.served`), with repeated trials and their spread.
 
 The in-process half (`models.harness.run_job`) stays a separate column; `select` uses these numbers for
-single-stream and server scenarios, and the served worker's peak memory.
+single-stream and server scenarios, and the served worker's peak memory. `ServedTrials` answers plain dicts (the
+load tests in `loadtests/` read them too); `measure_served` validates them into the measurements contract.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import math
 import os
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models.loadgen import Body, HttpClient, json_body, poisson_arrivals, poisson_trial, single_stream, trial_rng
 from models.served import ServedVariant
+from service.contracts import ServerSearch
+from service.contracts.measurements import LatencySummary
 from service.metric_names import QUEUED_ITEMS
 
 if TYPE_CHECKING:
@@ -190,6 +194,16 @@ class ServedTrials:
         return {"p99_bound_ms": target.p99_bound_ms, "target_rps": target.target_rps, **result}
 
 
+@dataclass(frozen=True)
+class ServedMeasurement:
+    """What the served half measured of one (variant, threads)."""
+
+    single_stream: LatencySummary
+    server: list[ServerSearch]  # one per server target
+    worker_peak_rss_mb: float
+    torch_imported: bool  # whether any worker mapped libtorch
+
+
 def measure_served(
     task: str,
     kind: str,
@@ -200,25 +214,27 @@ def measure_served(
     settings: MeasureSettings,
     threads: int,
     progress: Callable[[str], None],
-) -> dict[str, Any]:
+) -> ServedMeasurement:
     """Serve `variant` for real and measure it over HTTP: single-stream, every server target, worker memory."""
-    env = {"SCENARIO_SERVE_THREADS": str(threads)}
-    with ServedVariant(task, kind, variant, env) as served:
+    served = ServedVariant(task, kind, variant, {"SCENARIO_SERVE_THREADS": str(threads)})
+    with served:
         progress(f"{variant}: serving on {served.base_url}; single-stream over HTTP")
         trials = ServedTrials(served.url, request_bodies(kind, items), settings)
         try:
             trials.warm_up()
-            latency = trials.single_stream()
-            progress(f"{variant}: HTTP single-stream p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms")
+            latency = LatencySummary.model_validate(trials.single_stream())
+            progress(f"{variant}: HTTP single-stream p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
             # the search's first probe above the target: what the workers could do back to back, one item at a
             # time (never the in-process batch throughput, whose overload would only leave a backlog behind)
-            estimate_rps = min(estimate_rps, (os.cpu_count() or 1) * 1000.0 / latency["mean_ms"])
+            estimate_rps = min(estimate_rps, (os.cpu_count() or 1) * 1000.0 / latency.mean_ms)
             servers = []
             for target in targets:
                 progress(f"{variant}: server, p99 <= {target.p99_bound_ms:g} ms at {target.target_rps:g} rps")
-                servers.append(trials.search(target, estimate_rps))
+                servers.append(ServerSearch.model_validate(trials.search(target, estimate_rps)))
         finally:
             trials.close()
         peak = served.worker_peak_rss_mb()
         torch_imported = served.workers_map("libtorch")
-    return {"single_stream": latency, "server": servers, "worker_peak_rss_mb": peak, "torch_imported": torch_imported}
+    return ServedMeasurement(
+        single_stream=latency, server=servers, worker_peak_rss_mb=peak, torch_imported=torch_imported
+    )

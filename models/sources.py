@@ -10,13 +10,16 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from models.catalog import Candidate, HuggingFaceSource, LocalSource, PackageSource, Task, TorchvisionSource
 from service.runtimes.torch import LogitsOnly, PixelInput, build_torchvision
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -29,7 +32,7 @@ class SourceUnavailable(RuntimeError):
 class LoadedModel:
     module: nn.Module  # forward(**named inputs) -> logits
     architecture: dict[str, Any]  # family, arch, num_classes, input_names: enough to rebuild it
-    save: Callable[[nn.Module, Path], None]  # writes weights (safetensors) and configs to a directory
+    save: Callable[[Path], None]  # writes the module's weights (safetensors) and configs to a directory
     tokenizer: Any = None  # text models only
     source: dict[str, Any] = field(default_factory=dict)
 
@@ -51,10 +54,10 @@ def _hf_unavailable(name: str, error: Exception) -> SourceUnavailable:
     )
 
 
-def _drop_layers(model: nn.Module, keep: list[int]) -> None:
+def _drop_layers(model: PreTrainedModel, keep: list[int]) -> None:
     encoder = getattr(getattr(model, "base_model", None), "encoder", None)
     layers = getattr(encoder, "layer", None)
-    if not isinstance(layers, nn.ModuleList):
+    if encoder is None or not isinstance(layers, nn.ModuleList):
         raise SourceUnavailable(f"keep_layers is not supported for {type(model).__name__}")
     bad = [i for i in keep if not 0 <= i < len(layers)]
     if bad or not keep:
@@ -84,8 +87,8 @@ def load_hf_text(
         _drop_layers(model, keep_layers)
     input_names = [n for n in TEXT_INPUTS if n in tokenizer.model_input_names]
 
-    def save(module: nn.Module, directory: Path) -> None:
-        module.model.save_pretrained(str(directory))
+    def save(directory: Path) -> None:
+        model.save_pretrained(str(directory))
         tokenizer.save_pretrained(str(directory))
 
     architecture = {
@@ -108,8 +111,8 @@ def load_hf_image(name_or_path: str, labels: list[str], hub: dict[str, Any] | No
     except OSError as exc:
         raise _hf_unavailable(name_or_path, exc) from exc
 
-    def save(module: nn.Module, directory: Path) -> None:
-        module.model.save_pretrained(str(directory))
+    def save(directory: Path) -> None:
+        model.save_pretrained(str(directory))
 
     architecture = {
         "family": "hf-image-classification",
@@ -135,10 +138,10 @@ def _torchvision_model(arch: str, labels: list[str], state: dict[str, torch.Tens
         model.load_state_dict(state)
     _replace_head(model, len(labels))
 
-    def save(module: nn.Module, directory: Path) -> None:
+    def save(directory: Path) -> None:
         from safetensors.torch import save_file
 
-        weights = module.model.state_dict()
+        weights = model.state_dict()
         save_file({k: v.contiguous() for k, v in weights.items()}, str(directory / "model.safetensors"))
 
     architecture = {"family": "torchvision", "arch": arch, "num_classes": len(labels), "input_names": ["pixel_values"]}

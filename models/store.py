@@ -107,7 +107,7 @@ def record_digests(model: bentoml.Model) -> bool:
     model.yaml (no rebuild); False when they are recorded already."""
     if METADATA_KEY in model.info.metadata:
         return False
-    model.info.metadata[METADATA_KEY] = artifact_digests(Path(model.path))
+    model.info.metadata[METADATA_KEY] = store_safe(artifact_digests(Path(model.path)))
     model.flush()  # rewrites model.yaml from model.info
     return True
 

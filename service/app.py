@@ -266,12 +266,14 @@ class ScenarioService:
         return self.engine.ready
 
 
+# The decorators made `ScenarioService` BentoML's Service object; mypy keeps a decorated class's own type.
+bento_service: bentoml.Service[ScenarioService] = ScenarioService
 # Service-wide, around BentoML's router too: unknown paths and methods anywhere answer the JSON error object,
 # and oversized headers are refused before any endpoint runs.
-ScenarioService.add_asgi_middleware(HeaderLimits, respond=error_response)
-ScenarioService.add_asgi_middleware(JsonErrorPages, respond=error_response)
+bento_service.add_asgi_middleware(HeaderLimits, respond=error_response)
+bento_service.add_asgi_middleware(JsonErrorPages, respond=error_response)
 # /docs.json: BentoML's document describes mounted FastAPI apps only; this one adds the /v1 API (service.openapi).
-ScenarioService.mount_asgi_app(openapi_app(lambda: ScenarioService.openapi_spec.asdict()), path="/", name="openapi")
+bento_service.mount_asgi_app(openapi_app(lambda: bento_service.openapi_spec.asdict()), path="/", name="openapi")
 # BentoML's access log (when turned on) decodes the request's Content-Type as UTF-8 after the response has started:
 # one non-UTF-8 byte in that header then cut every response short (a 415 with an empty body). Log without it.
-ScenarioService.config.setdefault("logging", {}).setdefault("access", {})["request_content_type"] = False
+bento_service.config.setdefault("logging", {}).setdefault("access", {})["request_content_type"] = False

@@ -102,9 +102,8 @@ def load_classifier(
 ) -> Classifier:
     """Load a variant as it is served; metadata that does not match the contract raises MetadataError."""
     spec = serving_spec(metadata, str(model_dir))
-    architecture = None if spec.architecture is None else spec.architecture.model_dump(mode="json")
     return Classifier(
         labels=list(spec.labels),
         prepare=build_preparer(model_dir, spec, max_batch_tokens),
-        runtime=load_runtime(spec.runtime, model_dir, {"architecture": architecture}, threads),  # torch reads it
+        runtime=load_runtime(spec.runtime, model_dir, spec.architecture, threads),
     )

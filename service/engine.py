@@ -24,6 +24,7 @@ from service import metrics
 from service.batching import MicroBatcher
 from service.classifier import Inference
 from service.config import ServiceConfig
+from service.contracts import TaskKind
 from service.errors import InvalidRequest, SelectionNotServable
 from service.fallback import Breakers, serve_along_chain
 from service.model_store import ModelStore
@@ -50,7 +51,7 @@ RETIRE_POLL_S = 0.05  # how often an unloaded variant checks whether its last in
 T = TypeVar("T")
 
 
-def warmup_items(kind: str, count: int) -> list[Any]:
+def warmup_items(kind: TaskKind, count: int) -> list[Any]:
     if kind == "text":
         return ["warm-up text for the runtime"] * count
     from PIL import Image
@@ -134,7 +135,8 @@ class Engine:
         return loaded
 
     def _attempt(self, state: VariantState, selection: Selection) -> LoadedVariant | None:
-        """Describe, check, load and warm up one variant (blocking). On failure or refusal the state says why and
+        """Describe (metadata validated), check, load and warm up one variant (blocking). On failure (metadata that
+        does not match the contract too: MetadataError names the key) or refusal the state says why and
         None comes back; on success the state is left LOADING for the caller to register the variant."""
         name = state.name
         state.status = VariantStatus.LOADING
@@ -148,9 +150,8 @@ class Engine:
                 logger.warning("variant %s not loaded: %s", name, state.reason)
                 return None
             classifier = self.store.load(stored, self.config.threads, self.config.max_batch_tokens)
-            kind = str(stored.metadata["task_kind"])
             for count in [1] * WARMUP_RUNS + [min(self.config.max_batch_size, 8)]:
-                classifier.run(warmup_items(kind, count))
+                classifier.run(warmup_items(stored.metadata.task_kind, count))
         except Exception as exc:
             state.status, state.reason = VariantStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500]
             logger.error("variant %s failed to load: %s", name, state.reason)

@@ -5,21 +5,17 @@ Body shape, for every error the API returns:
                "allowed": ["accuracy", ...] | null}}
 Clients never see exception internals: unexpected exceptions become a generic 500 body (logged server-side).
 A value the client sent is repeated in a message or a field only through `echo`: cut and escaped.
+
+These are plain exceptions, not BentoML's: the API is a mounted Starlette app whose handlers and middleware turn
+them into responses (`service.app.error_response`), so BentoML's exception handling never sees them (and
+subclassing its exceptions would only register their statuses in BentoML's client-side error map).
 """
 
 from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
-
-from bentoml.exceptions import (
-    BadInput,
-    BentoMLException,
-    NotFound,
-    UnprocessableEntity,
-)
-from bentoml.exceptions import ServiceUnavailable as BentoServiceUnavailable
+from typing import Any, ClassVar
 
 from service.routing import NoVariantAvailable, SelectionError, UnknownScenario, UnknownTask
 
@@ -38,11 +34,11 @@ def echo(value: str, limit: int = ECHO_CHARS) -> str:
     return f"{head}...(+{cut} characters)" if cut > 0 else head
 
 
-class ServiceError(BentoMLException):
-    """Base of every error the API reports; `error_code` is the HTTP status, `error_type` a stable name."""
+class ServiceError(Exception):
+    """Base of every error the API reports; `http_status` is the response's status, `error_type` a stable name."""
 
-    error_code = HTTPStatus.INTERNAL_SERVER_ERROR
-    error_type = "internal_error"
+    http_status: ClassVar[int] = HTTPStatus.INTERNAL_SERVER_ERROR
+    error_type: ClassVar[str] = "internal_error"
 
     def __init__(
         self,
@@ -52,14 +48,15 @@ class ServiceError(BentoMLException):
         limit: int | float | str | None = None,
         allowed: list[str] | None = None,
     ) -> None:
-        super().__init__(message, error_code=type(self).error_code)
+        super().__init__(message)
+        self.message = message
         self.field = field
         self.limit = limit
         self.allowed = allowed
 
     @property
     def status(self) -> int:
-        return int(self.error_code)
+        return int(self.http_status)
 
     def headers(self) -> dict[str, str]:
         """HTTP headers this error's response must carry (e.g. Allow on a 405)."""
@@ -77,27 +74,27 @@ class ServiceError(BentoMLException):
         }
 
 
-class InvalidRequest(ServiceError, BadInput):
+class InvalidRequest(ServiceError):
     """Malformed JSON, wrong types, empty lists, bad top_k, invalid base64, unknown fields."""
 
-    error_code = HTTPStatus.BAD_REQUEST
+    http_status = HTTPStatus.BAD_REQUEST
     error_type = "invalid_request"
 
 
-class ScenarioNotFound(ServiceError, NotFound):
-    error_code = HTTPStatus.NOT_FOUND
+class ScenarioNotFound(ServiceError):
+    http_status = HTTPStatus.NOT_FOUND
     error_type = "unknown_scenario"
 
 
-class RouteNotFound(ServiceError, NotFound):
-    error_code = HTTPStatus.NOT_FOUND
+class RouteNotFound(ServiceError):
+    http_status = HTTPStatus.NOT_FOUND
     error_type = "not_found"
 
 
 class MethodNotAllowed(ServiceError):
     """The path exists, the method does not; `allowed` lists the methods, also sent as the Allow header."""
 
-    error_code = HTTPStatus.METHOD_NOT_ALLOWED
+    http_status = HTTPStatus.METHOD_NOT_ALLOWED
     error_type = "method_not_allowed"
 
     def headers(self) -> dict[str, str]:
@@ -107,40 +104,40 @@ class MethodNotAllowed(ServiceError):
 class PayloadTooLarge(ServiceError):
     """Too many items, a text too long, an image too large in bytes or pixels, a body too large."""
 
-    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    http_status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     error_type = "payload_too_large"
 
 
 class UnsupportedMediaType(ServiceError):
-    error_code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    http_status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     error_type = "unsupported_media_type"
 
 
 class HeadersTooLarge(ServiceError):
     """The request's headers together, or one header (e.g. X-Scenario), are longer than the limit."""
 
-    error_code = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    http_status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
     error_type = "headers_too_large"
 
 
-class UndecodableInput(ServiceError, UnprocessableEntity):
+class UndecodableInput(ServiceError):
     """Well-formed request whose content cannot be decoded (e.g. bytes that are not a JPEG/PNG image)."""
 
-    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+    http_status = HTTPStatus.UNPROCESSABLE_ENTITY
     error_type = "undecodable_input"
 
 
-class VariantUnavailable(ServiceError, BentoServiceUnavailable):
+class VariantUnavailable(ServiceError):
     """No variant of the route (selected or fallback) is loaded: still warming up, or failed to load."""
 
-    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+    http_status = HTTPStatus.SERVICE_UNAVAILABLE
     error_type = "variant_unavailable"
 
 
 class Overloaded(ServiceError):
     """A variant's queue is full (by items or by expected wait): shed now rather than answer late."""
 
-    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+    http_status = HTTPStatus.SERVICE_UNAVAILABLE
     error_type = "overloaded"
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
@@ -165,7 +162,7 @@ class RequestTimeout(ServiceError):
     """The request did not complete within SCENARIO_SERVE_REQUEST_TIMEOUT_S (answered before BentoML's own
     traffic timeout, so that the client gets this error object and the metrics count it)."""
 
-    error_code = HTTPStatus.GATEWAY_TIMEOUT
+    http_status = HTTPStatus.GATEWAY_TIMEOUT
     error_type = "timeout"
 
 
@@ -173,28 +170,28 @@ class ClientDisconnected(ServiceError):
     """The client closed the connection while its request waited; nobody reads this answer (nginx's 499), it is
     counted in the metrics."""
 
-    error_code = 499
+    http_status = 499
     error_type = "client_disconnected"
 
 
 class Unauthorized(ServiceError):
     """An admin endpoint was called without `Authorization: Bearer <token>`."""
 
-    error_code = HTTPStatus.UNAUTHORIZED
+    http_status = HTTPStatus.UNAUTHORIZED
     error_type = "unauthorized"
 
 
 class Forbidden(ServiceError):
     """An admin endpoint was called with a token that is not SCENARIO_SERVE_ADMIN_TOKEN."""
 
-    error_code = HTTPStatus.FORBIDDEN
+    http_status = HTTPStatus.FORBIDDEN
     error_type = "forbidden"
 
 
-class InvalidSelection(ServiceError, UnprocessableEntity):
+class InvalidSelection(ServiceError):
     """A reload found the selection file missing, not JSON, or off-schema; `field` names the first bad key."""
 
-    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+    http_status = HTTPStatus.UNPROCESSABLE_ENTITY
     error_type = "invalid_selection"
 
 
@@ -202,19 +199,19 @@ class SelectionNotServable(ServiceError):
     """A valid selection file was not applied: with it the service would not be ready (a variant it needs
     failed to load, or a route would have no loaded variant). The previous table stays in force."""
 
-    error_code = HTTPStatus.CONFLICT
+    http_status = HTTPStatus.CONFLICT
     error_type = "selection_not_servable"
 
 
 class InferenceFailed(ServiceError):
     """Inference raised on every variant of the route that was tried (details in the server log only)."""
 
-    error_code = HTTPStatus.INTERNAL_SERVER_ERROR
+    http_status = HTTPStatus.INTERNAL_SERVER_ERROR
     error_type = "inference_failed"
 
 
 class InternalError(ServiceError):
-    error_code = HTTPStatus.INTERNAL_SERVER_ERROR
+    http_status = HTTPStatus.INTERNAL_SERVER_ERROR
     error_type = "internal_error"
 
 

@@ -200,8 +200,8 @@ class RequestDeadline:
                 raise
             if started:  # too late for another status line: the partial response stands
                 return
-            error = RequestTimeout(
+            timeout = RequestTimeout(
                 f"{echo(scope.get('method', ''))} {echo(scope.get('path', ''), 200)} did not complete in {seconds:g} s",
                 limit=seconds,
             )
-            await self.respond(error)(scope, receive, send)
+            await self.respond(timeout)(scope, receive, send)

@@ -80,7 +80,7 @@ class TextEncoder:
         return cls(tokenizer, max_length, pad_id=pad_token_id(tokenizer_dir, tokenizer))
 
     def _encode(self, texts: list[str]) -> list[Any]:
-        return self._tokenizer.encode_batch(texts)  # type: ignore[no-any-return]
+        return self._tokenizer.encode_batch(texts)
 
     def __call__(self, texts: list[str]) -> Feed:
         """One feed for all texts, padded to the longest (training, export and evaluation)."""

@@ -6,13 +6,13 @@ which variants serve, which routes have none, and whether the service is ready.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from service import metrics
 from service.batching import BatchLimits, MicroBatcher
 from service.config import ServiceConfig
+from service.contracts import GateStatus, VariantMetadata
 from service.model_store import ClassifierLike, StoredVariant
 from service.routing import Router, Selection
 
@@ -38,32 +38,25 @@ class VariantState:
     status: VariantStatus = VariantStatus.PENDING
     reason: str | None = None
     version: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: VariantMetadata | None = None  # once described (read from the store and validated)
     load_seconds: float | None = None
     attempts: int = 0  # load attempts in this routing table: the first (start-up or reload), then retries
     retry_at: float | None = None  # wall-clock time (epoch seconds) of the next background load attempt
 
 
-def gate_status(metadata: dict[str, Any]) -> str:
-    return str((metadata.get("gate") or {}).get("status", "unknown"))
-
-
 def refusal(stored: StoredVariant, selection: Selection) -> tuple[VariantStatus, str] | None:
     """Why a stored variant must not be served: gate-rejected, or stored for another task/kind."""
     metadata = stored.metadata
-    if gate_status(metadata) == "rejected":
-        reason = (metadata.get("gate") or {}).get("reason") or "no reason recorded"
-        return VariantStatus.REJECTED, f"accuracy gate rejected it: {reason}"
+    if metadata.gate.status == GateStatus.REJECTED:
+        return VariantStatus.REJECTED, f"accuracy gate rejected it: {metadata.gate.reason or 'no reason recorded'}"
     task = selection.task_of(stored.name)
     if task is not None:
         expected_kind = selection.tasks[task].kind
-        if metadata.get("task") != task or metadata.get("task_kind") != expected_kind:
+        if metadata.task != task or metadata.task_kind != expected_kind:
             return VariantStatus.FAILED, (
-                f"stored for task {metadata.get('task')!r} ({metadata.get('task_kind')}), "
+                f"stored for task {metadata.task!r} ({metadata.task_kind}), "
                 f"but routed for task {task!r} ({expected_kind})"
             )
-    if metadata.get("task_kind") not in ENDPOINTS:
-        return VariantStatus.FAILED, f"unknown task_kind {metadata.get('task_kind')!r}"
     return None
 
 
@@ -79,10 +72,10 @@ class LoadedVariant:
         metadata = self.stored.metadata
         metrics.VARIANT_INFO.labels(
             variant=self.stored.name,
-            task=str(metadata.get("task", metrics.NO_LABEL)),
-            runtime=str(metadata.get("runtime", metrics.NO_LABEL)),
-            precision=str(metadata.get("precision", metrics.NO_LABEL)),
-            gate=gate_status(metadata),
+            task=metadata.task,
+            runtime=str(metadata.runtime),
+            precision=str(metadata.precision),
+            gate=str(metadata.gate.status),
         ).set(value)
 
 

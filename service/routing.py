@@ -10,11 +10,12 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from service.contracts import SelectionEvidence, TaskKind, is_select_evidence
+from service.contracts import SelectionEvidence, TaskKind
+from service.contracts.evidence import RouteEvidence
 from service.field_paths import field_path
 
 
@@ -29,18 +30,11 @@ class SelectionError(ValueError):
         self.key = key
 
 
-def _select_evidence_is_complete(evidence: dict[str, Any]) -> dict[str, Any]:
-    """select's evidence must match its contract in full; its errors are located under the route's `evidence`."""
-    if is_select_evidence(evidence):
-        SelectionEvidence.model_validate(evidence)
-    return evidence
-
-
 class ScenarioSelection(BaseModel):
     """One scenario of one task: the chosen variant, ordered fallbacks, and why.
 
     `evidence` is select's (`service.contracts.SelectionEvidence`, validated in full on load) or a hand-written
-    note; it is kept as the file has it, which is what GET /v1/scenarios shows; `select_evidence()` reads it typed.
+    note (`service.contracts.evidence.HandNote`); `evidence_json()` is what GET /v1/scenarios shows.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -49,11 +43,16 @@ class ScenarioSelection(BaseModel):
     fallbacks: list[str] = Field(default_factory=list)
     constraints: dict[str, Any] = Field(default_factory=dict)
     objective: str = ""
-    evidence: Annotated[dict[str, Any], AfterValidator(_select_evidence_is_complete)] = Field(default_factory=dict)
+    evidence: RouteEvidence = Field(default_factory=dict)
 
     def select_evidence(self) -> SelectionEvidence | None:
-        """select's evidence, typed; None for a hand-written note (or none)."""
-        return SelectionEvidence.model_validate(self.evidence) if is_select_evidence(self.evidence) else None
+        """select's evidence; None for a hand-written note (or none)."""
+        return self.evidence if isinstance(self.evidence, SelectionEvidence) else None
+
+    def evidence_json(self) -> dict[str, Any]:
+        """The evidence as the selection file has it."""
+        evidence = self.evidence
+        return evidence.model_dump(mode="json") if isinstance(evidence, SelectionEvidence) else dict(evidence)
 
     @model_validator(mode="after")
     def _fallbacks_distinct(self) -> ScenarioSelection:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from service import schemas
-from service.model_store import ModelStore, StoredVariant
+from service.model_store import ModelStore, StoredVariant, UnreadableVariant
 from service.registry import ENDPOINTS, RoutingTable, VariantState, VariantStatus
 from service.routing import ScenarioSelection
 
@@ -61,7 +62,7 @@ def scenario_route(
         fallback=serving is not None and serving != chosen.variant,
         constraints=chosen.constraints,
         objective=chosen.objective,
-        evidence=chosen.evidence,
+        evidence=chosen.evidence_json(),
         variants=[
             schemas.RouteVariant(
                 name=variant,
@@ -93,13 +94,14 @@ def models_view(table: RoutingTable, store: ModelStore) -> schemas.ModelsTable:
 
 
 def variant_row(
-    table: RoutingTable, name: str, state: VariantState | None, record: StoredVariant | None
+    table: RoutingTable, name: str, state: VariantState | None, record: StoredVariant | UnreadableVariant | None
 ) -> schemas.VariantState:
     """One variant of /v1/models; `state` None: in the store, routed nowhere; `record` None: not in the store."""
+    unreadable = record.reason if isinstance(record, UnreadableVariant) else None
     return schemas.VariantState(
         name=name,
         status=state.status if state else VariantStatus.NOT_ROUTED,
-        reason=state.reason if state else None,
+        reason=state.reason if state else unreadable,
         routes=table.selection.routes_using(name),
         version=(state.version if state and state.version else None) or (record.version if record else None),
         load_seconds=round(state.load_seconds, 3) if state and state.load_seconds else None,
@@ -107,5 +109,16 @@ def variant_row(
         next_retry_at=utc_time(state.retry_at)
         if state and state.status == VariantStatus.FAILED and state.retry_at is not None
         else None,
-        metadata=(state.metadata if state and state.metadata else None) or (record.metadata if record else None),
+        metadata=metadata_json(state, record),
     )
+
+
+def metadata_json(
+    state: VariantState | None, record: StoredVariant | UnreadableVariant | None
+) -> dict[str, Any] | None:
+    """The variant's metadata as the store holds it (None values left out, unknown keys kept), from its last
+    description, else from the store listing; None when neither has metadata that matches the contract."""
+    metadata = state.metadata if state else None
+    if metadata is None and isinstance(record, StoredVariant):
+        metadata = record.metadata
+    return None if metadata is None else metadata.model_dump(mode="json", exclude_none=True)

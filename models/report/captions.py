@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from models.report.format import fmt_plain, fmt_rate
+from service.contracts.measurements import Hardware, MeasurementSettings
 from service.contracts.report import CapacityPlan, LiveHeader, ReportData, ScenarioReport, TaskReport
 
 VARIANTS_NOTE = "★ on the Pareto front of single-stream p99 latency vs macro-F1."
@@ -13,9 +13,10 @@ NO_VARIANTS = "No measured variants."
 REJECTED_NOTE = "Rejected by the quality gate (not measured):"
 
 
-def settings_text(settings: Mapping[str, Any]) -> list[str]:
+def settings_text(settings: MeasurementSettings) -> list[str]:
+    """One line per group of settings (`key: name=value, ...`), one per single setting (`name=value`)."""
     lines = []
-    for key, value in settings.items():
+    for key, value in settings.model_dump().items():
         if isinstance(value, Mapping):
             lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in value.items()))
         else:
@@ -23,20 +24,15 @@ def settings_text(settings: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def hardware_text(hardware: Mapping[str, Any]) -> str:
-    flags = hardware.get("cpu_flags")
-    parts = [
-        str(hardware.get("cpu", "unknown CPU")),
-        f"{hardware.get('logical_cores', '?')} logical cores",
-        f"{hardware.get('memory_gb', '?')} GB memory",
-        str(hardware.get("machine", "")),
-    ]
-    if flags:
-        parts.append("flags " + " ".join(flags))
+def hardware_text(hardware: Hardware) -> str:
+    cores = "?" if hardware.logical_cores is None else hardware.logical_cores
+    parts = [hardware.cpu, f"{cores} logical cores", f"{hardware.memory_gb} GB memory", hardware.machine]
+    if hardware.cpu_flags:
+        parts.append("flags " + " ".join(hardware.cpu_flags))
     return ", ".join(p for p in parts if p)
 
 
-def versions_text(versions: Mapping[str, Any]) -> str:
+def versions_text(versions: Mapping[str, str | None]) -> str:
     return ", ".join(f"{name} {version}" for name, version in versions.items()) or "not recorded"
 
 

@@ -1,9 +1,10 @@
 """The report's data: everything it says (`service.contracts.report.ReportData`, the `report.json` file), which
 both renderers format.
 
-Built only from the measurements JSON (`models/benchmark.py`), the selection file (`models/select.py`, validated
-with select's evidence typed) and, when given, live observations (`models/live.py`); the capacity plan
-(`capacity`) from the selection's evidence.
+Built only from the measurements (`service.contracts.Measurements`, from `models/benchmark.py`), the selection
+file (`models/select.py`, validated with select's evidence typed) and, when given, live observations
+(`models/live.py`); the capacity plan (`capacity`) from the selection's evidence. Each input is validated against
+its contract first, so a renamed key fails naming it instead of showing as a dash.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from models.report.live import DEFAULT_TOLERANCE, live_entry, live_header
 from models.report.scenarios import candidate_row, constraint_texts, load_text
 from models.report.summary import summary_sentence
 from models.report.variants import best_macro_f1, rejected_rows, variant_rows
-from service.contracts import LiveObservations, ReportData
+from service.contracts import LiveObservations, Measurements, ReportData, TaskMeasurements, read_measurements
 from service.contracts.report import (
     MeasurementsHeader,
     ObservedScenario,
@@ -55,13 +56,14 @@ def scenario_data(
 
 
 def task_data(
-    name: str, task: TaskSelection, measured: Mapping[str, Any], live: LiveObservations | None, tolerance: float
+    name: str, task: TaskSelection, measured: TaskMeasurements | None, live: LiveObservations | None, tolerance: float
 ) -> TaskReport:
+    """`measured` None: the selection routes a task the measurements do not hold."""
     observed = {} if live is None else live.scenarios.get(name, {})
-    split = measured.get("test_split")
+    split = None if measured is None else measured.test_split
     return TaskReport(
         kind=task.kind,
-        test_split=None if split is None else SplitRef.model_validate(split),
+        test_split=None if split is None else SplitRef(fingerprint=split.fingerprint, rows=split.rows),
         best_macro_f1=best_macro_f1(measured),
         variants=variant_rows(measured),
         rejected=rejected_rows(measured),
@@ -72,13 +74,13 @@ def task_data(
     )
 
 
-def measurements_header(measurements: Mapping[str, Any]) -> MeasurementsHeader:
+def measurements_header(measurements: Measurements) -> MeasurementsHeader:
     return MeasurementsHeader(
-        generated_at=measurements.get("generated_at"),
-        command=measurements.get("command"),
-        hardware=measurements.get("hardware", {}),
-        versions=measurements.get("versions", {}),
-        settings=measurements.get("settings", {}),
+        generated_at=measurements.generated_at,
+        command=measurements.command,
+        hardware=measurements.hardware,
+        versions=dict(measurements.versions),
+        settings=measurements.settings,
     )
 
 
@@ -91,7 +93,7 @@ def summary_entries(tasks: Mapping[str, TaskReport]) -> list[SummaryEntry]:
 
 
 def report_data(
-    measurements: Mapping[str, Any],
+    measurements: Measurements | Mapping[str, Any],
     selection: Selection | Mapping[str, Any],
     live: LiveObservations | Mapping[str, Any] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -99,17 +101,17 @@ def report_data(
     peak_rps: float | None = None,
     headroom: float = DEFAULT_HEADROOM,
 ) -> ReportData:
-    """Everything the report says; a selection or live document that does not match its contract raises, naming
-    the key (SelectionError, pydantic's ValidationError)."""
+    """Everything the report says; a measurements, selection or live document that does not match its contract
+    raises, naming the key (MeasurementsError, SelectionError, pydantic's ValidationError)."""
+    measured = read_measurements(measurements)
     routes = selection if isinstance(selection, Selection) else parse_selection(selection)
     observations = None if live is None else LiveObservations.model_validate(live)
-    measured = measurements.get("tasks", {})
     tasks = {
-        name: task_data(name, task, measured.get(name, {}), observations, tolerance)
+        name: task_data(name, task, measured.tasks.get(name), observations, tolerance)
         for name, task in routes.tasks.items()
     }
     return ReportData(
-        measurements=measurements_header(measurements),
+        measurements=measurements_header(measured),
         selection=SelectionHeader(generated_at=routes.generated_at, generated_by=routes.generated_by),
         live=None if observations is None else live_header(observations, tolerance),
         summary=summary_entries(tasks),

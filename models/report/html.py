@@ -7,15 +7,15 @@ inside `<code>`). This module turns the report data into the typed views the tem
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from models.report import captions, tables
 from models.report.charts import task_charts
+from service.contracts import Measurements, TaskMeasurements
 from service.contracts.report import LiveHeader, RejectedRow, ReportData, ScenarioReport, TaskReport
 
 
@@ -118,7 +118,7 @@ def live_view(task: TaskReport, live: LiveHeader) -> LiveView:
     return LiveView(captions.live_caption(live), Table(tables.LIVE_COLUMNS, rows))
 
 
-def task_view(name: str, task: TaskReport, measured: Mapping[str, Any], live: LiveHeader | None) -> TaskView:
+def task_view(name: str, task: TaskReport, measured: TaskMeasurements | None, live: LiveHeader | None) -> TaskView:
     variants = [Row(tables.variant_cells(r), "pareto" if r.pareto else "") for r in task.variants]
     return TaskView(
         name=name,
@@ -147,9 +147,8 @@ def capacity_view(data: ReportData) -> CapacityView:
     return CapacityView(captions.capacity_caption(plan), table, captions.autoscaler_text(plan))
 
 
-def render_html(data: ReportData, measurements: Mapping[str, Any]) -> str:
+def render_html(data: ReportData, measurements: Measurements) -> str:
     """One self-contained page: inline CSS and SVG, no scripts, no external links."""
-    measured = measurements.get("tasks", {})
-    tasks = [task_view(t, task, measured.get(t, {}), data.live) for t, task in data.tasks.items()]
+    tasks = [task_view(t, task, measurements.tasks.get(t), data.live) for t, task in data.tasks.items()]
     template = ENVIRONMENT.get_template("report.html.j2")
     return template.render(tasks=tasks, reproduce=reproduce_view(data), capacity=capacity_view(data), notes=NOTES)

@@ -14,7 +14,7 @@ from models.report.html import render_html
 from models.report.live import DEFAULT_TOLERANCE
 from models.report.markdown import render_markdown
 from models.report.schema import Json
-from service.contracts import LiveObservations
+from service.contracts import LiveObservations, Measurements, read_measurements
 from service.routing import Selection
 
 
@@ -29,7 +29,7 @@ class Report:
 
 
 def render_report(
-    measurements: Mapping[str, Any],
+    measurements: Measurements | Mapping[str, Any],
     selection: Selection | Mapping[str, Any],
     live: LiveObservations | Mapping[str, Any] | None = None,
     *,
@@ -42,9 +42,10 @@ def render_report(
     `tolerance` is the relative difference between an observed and a predicted latency that is flagged `off by`;
     `peak_rps` and `headroom` size the capacity plan (`models.report.capacity`).
     """
-    data = report_data(measurements, selection, live, tolerance, peak_rps=peak_rps, headroom=headroom)
+    measured = read_measurements(measurements)
+    data = report_data(measured, selection, live, tolerance, peak_rps=peak_rps, headroom=headroom)
     json = data.model_dump(mode="json")
-    return Report(html=render_html(data, measurements), markdown=render_markdown(data), json=json)
+    return Report(html=render_html(data, measured), markdown=render_markdown(data), json=json)
 
 
 def write_report(report: Report, out_dir: Path | str) -> dict[str, Path]:

@@ -86,3 +86,19 @@ SELECT_KEYS = frozenset(SelectionEvidence.model_fields)
 def is_select_evidence(evidence: Mapping[str, Any]) -> bool:
     """select's evidence (validated in full) rather than a hand-written note: it has any of select's keys."""
     return not SELECT_KEYS.isdisjoint(evidence)
+
+
+HandNote = dict[str, Any]
+"""A hand-written route's evidence (`{}`, `{"note": "..."}`): no evidence, shown as it is written, read by nobody."""
+
+
+def _select_or_note(value: Any) -> Any:
+    if not isinstance(value, Mapping | SelectionEvidence):
+        raise ValueError("must be an object: select's evidence or a hand-written note")
+    if isinstance(value, Mapping) and is_select_evidence(value):
+        return SelectionEvidence.model_validate(value)  # its errors are located under the route's `evidence`
+    return value
+
+
+RouteEvidence = Annotated[SelectionEvidence | HandNote, BeforeValidator(_select_or_note)]
+"""A route's evidence: select's, typed (any of its keys present: all of them, nothing else), or a hand-written note."""

@@ -4,14 +4,15 @@ both renderers format). Written and read in the same code version, so any unknow
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Final, Literal
 
 from pydantic import ConfigDict, Field
 
 from service.contracts.common import Strict, TaskKind
+from service.contracts.measurements import Hardware, MeasurementSettings
 
-REPORT_SCHEMA = "scenario-serve/report"
-REPORT_VERSION = 1
+REPORT_SCHEMA: Final = "scenario-serve/report"
+REPORT_VERSION: Final = 1
 LoadPattern = Literal["single-stream", "server", "offline"]
 
 
@@ -188,11 +189,13 @@ class TaskReport(Strict):
 
 
 class MeasurementsHeader(Strict):
+    """Where, with what and how the measurements were made (`service.contracts.measurements`)."""
+
     generated_at: str | None
     command: str | None
-    hardware: dict[str, Any]
-    versions: dict[str, Any]
-    settings: dict[str, Any]
+    hardware: Hardware
+    versions: dict[str, str | None]
+    settings: MeasurementSettings
 
 
 class SelectionHeader(Strict):

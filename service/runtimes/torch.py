@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from service.contracts.metadata import Architecture, ModelFamily
 
 
 class LogitsOnly(nn.Module):
@@ -38,21 +39,21 @@ def build_torchvision(arch: str, num_classes: int) -> nn.Module:
     return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
 
 
-def load_module(model_dir: Path, architecture: dict[str, Any]) -> nn.Module:
+def load_module(model_dir: Path, architecture: Architecture) -> nn.Module:
     """Rebuild a stored model from its directory; weights are safetensors, never pickles."""
-    family = architecture["family"]
-    if family == "hf-sequence-classification":
+    family = architecture.family
+    if family == ModelFamily.HF_SEQUENCE_CLASSIFICATION:
         from transformers import AutoModelForSequenceClassification
 
         return LogitsOnly(AutoModelForSequenceClassification.from_pretrained(str(model_dir)))
-    if family == "hf-image-classification":
+    if family == ModelFamily.HF_IMAGE_CLASSIFICATION:
         from transformers import AutoModelForImageClassification
 
         return LogitsOnly(AutoModelForImageClassification.from_pretrained(str(model_dir)))
-    if family == "torchvision":
+    if family == ModelFamily.TORCHVISION:
         from safetensors.torch import load_file
 
-        module = build_torchvision(architecture["arch"], int(architecture["num_classes"]))
+        module = build_torchvision(architecture.arch, architecture.num_classes)
         module.load_state_dict(load_file(str(model_dir / "model.safetensors")))
         return PixelInput(module)
     raise ValueError(f"unknown model family {family!r}")
@@ -67,8 +68,8 @@ class TorchRuntime:
         self.input_names = input_names
 
     @classmethod
-    def from_dir(cls, model_dir: Path, architecture: dict[str, Any], threads: int) -> TorchRuntime:
-        return cls(load_module(model_dir, architecture), tuple(architecture["input_names"]), threads)
+    def from_dir(cls, model_dir: Path, architecture: Architecture, threads: int) -> TorchRuntime:
+        return cls(load_module(model_dir, architecture), tuple(architecture.input_names), threads)
 
     @torch.inference_mode()
     def predict(self, inputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from service.classifier import Inference
-from service.model_store import StoredVariant
+from service.model_store import StoredVariant, UnreadableVariant, list_stored, read_stored
 
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 DIGIT_LABELS = [str(digit) for digit in range(10)]
@@ -77,28 +77,75 @@ class FakeImageClassifier:
         return rows
 
 
-def metadata(name: str, gate: str = "accepted", reason: str = "") -> dict[str, Any]:
-    task = name.split("-")[0]
-    kind = "text" if task == "sentiment" else "image"
-    runtime = "torch" if "torch" in name else "onnxruntime"
-    return {
+def metadata(
+    name: str, gate: str = "accepted", reason: str = "", *, task: str | None = None, kind: str | None = None
+) -> dict[str, Any]:
+    """A variant's metadata as `prepare` stores it (`service.contracts.VariantMetadata`), for `<task>-<candidate>-
+    <variant>` names: sentiment is a text task, anything else an image one; `task`/`kind` override the name's."""
+    task = task or name.split("-")[0]
+    kind = kind or ("text" if task == "sentiment" else "image")
+    labels = SENTIMENT_LABELS if kind == "text" else DIGIT_LABELS
+    candidate, variant = name.split("-")[1], "-".join(name.split("-")[2:])
+    runtime, precision = variant.split("-")
+    input_spec: dict[str, Any] = (
+        {"max_length": 8}
+        if kind == "text"
+        else {"image_size": 8, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "layout": "NCHW"}
+    )
+    family = "hf-sequence-classification" if kind == "text" else "torchvision"
+    stored = {
         "task": task,
         "task_kind": kind,
-        "labels": SENTIMENT_LABELS if kind == "text" else DIGIT_LABELS,
-        "candidate": name.split("-")[1],
-        "variant": "-".join(name.split("-")[2:]),
-        "runtime": runtime,
-        "precision": "int8" if name.endswith("int8") else "fp32",
-        "eval": {"accuracy": 0.9, "macro_f1": 0.88},
-        "gate": {"status": gate, "reason": reason},
+        "labels": labels,
+        "candidate": candidate,
+        "description": f"fake {kind} classifier",
+        "source": {"type": "fake"},
+        "architecture": {"family": family, "arch": candidate, "num_classes": len(labels), "input_names": ["x"]},
+        "input_spec": input_spec,
+        "training": {
+            "rows": 100,
+            "steps": 10,
+            "final_loss": 0.25,
+            "epochs": 1.0,
+            "batch_size": 16,
+            "learning_rate": 0.001,
+            "weight_decay": 0.0,
+            "seed": 0,
+        },
+        "test_split": {"fingerprint": "0123456789abcdef", "rows": 20},
+        "versions": {"python": "3.11.7"},
+        "git_commit": "0000000",
+        "variant": variant,
+        "runtime": "torch" if runtime == "torch" else "onnxruntime",
+        "precision": precision,
+        "reference": None if variant == "torch-fp32" else f"{task}-{candidate}-torch-fp32",
         "size_bytes": 1234,
+        "fingerprint": f"fake-{name}",
+        "eval": {
+            "samples": 20,
+            "accuracy": 0.9,
+            "macro_precision": 0.88,
+            "macro_recall": 0.88,
+            "macro_f1": 0.88,
+            "per_class_f1": dict.fromkeys(labels, 0.88),
+            "confusion_matrix": [[2 if row == col else 0 for col in range(len(labels))] for row in range(len(labels))],
+        },
+        "gate": {"status": gate, "reason": reason},
+        "artifact_sha256": {"model.onnx" if runtime == "onnx" else "model.safetensors": "0" * 64},
     }
+    return {key: value for key, value in stored.items() if value is not None}  # as BentoML stores it
+
+
+def stored_variant(name: str, version: str = "v1", **changes: Any) -> StoredVariant:
+    """A variant as the store describes it: `metadata(name)` with `changes`, read through the service's check."""
+    return read_stored(name, version, {**metadata(name), **changes})
 
 
 class FakeStore:
     """`names`: variants in the store; `fail`: name -> error raised on load; `gates`: name -> gate status;
     `block`: an event every load waits on (to observe the service before it is ready); `attempts`: every
-    load begun, in order (before `block`)."""
+    load begun, in order (before `block`). `stored`: name -> its metadata as the store holds it (a test may break
+    it), read and validated like BentoModelStore's (`service.model_store.read_stored`)."""
 
     def __init__(
         self,
@@ -107,19 +154,20 @@ class FakeStore:
         gates: dict[str, str] | None = None,
         block: threading.Event | None = None,
     ) -> None:
-        self.variants = {
-            name: StoredVariant(name, f"v-{name.split('-')[1]}", metadata(name, (gates or {}).get(name, "accepted")))
-            for name in names
-        }
+        self.stored = {name: metadata(name, (gates or {}).get(name, "accepted")) for name in names}
         self.fail = fail or {}
         self.block = block
         self.loaded: dict[str, FakeTextClassifier | FakeImageClassifier] = {}
         self.attempts: list[str] = []
 
+    @staticmethod
+    def version(name: str) -> str:
+        return f"v-{name.split('-')[1]}"
+
     def describe(self, name: str) -> StoredVariant:
-        if name not in self.variants:
+        if name not in self.stored:
             raise LookupError(f"Model '{name}:latest' is not found in the store")
-        return self.variants[name]
+        return read_stored(name, self.version(name), self.stored[name])
 
     def load(
         self, stored: StoredVariant, threads: int, max_batch_tokens: int
@@ -129,9 +177,9 @@ class FakeStore:
             assert self.block.wait(10), "test never released the store"
         if stored.name in self.fail:
             raise RuntimeError(self.fail[stored.name])
-        classifier = FakeTextClassifier() if stored.metadata["task_kind"] == "text" else FakeImageClassifier()
+        classifier = FakeTextClassifier() if stored.metadata.task_kind == "text" else FakeImageClassifier()
         self.loaded[stored.name] = classifier
         return classifier
 
-    def list(self) -> list[StoredVariant]:
-        return list(self.variants.values())
+    def list(self) -> list[StoredVariant | UnreadableVariant]:
+        return [list_stored(name, self.version(name), raw) for name, raw in self.stored.items()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.metrics import ALL_METRIC_NAMES
 from tests.http.conftest import ALL_VARIANTS, EXTRA, IMAGE_BIG, IMAGE_FAST, TEXT_BIG, TEXT_FAST, TEXT_SMALL
-from tests.http.fakes import FakeStore
+from tests.http.fakes import FakeStore, metadata
 
 
 def test_scenarios_table(client):
@@ -70,11 +70,31 @@ def test_models_table(serve):
 
 def test_variant_stored_for_another_task_is_refused(serve):
     store = FakeStore(ALL_VARIANTS)
-    store.variants[TEXT_SMALL].metadata.update(task="digits", task_kind="image")
+    store.stored[TEXT_SMALL] = metadata(TEXT_SMALL, task="digits")  # a digits variant under a sentiment name
     with serve(store=store) as client:
         small = {v["name"]: v for v in client.get("/v1/models").json()["variants"]}[TEXT_SMALL]
     assert small["status"] == "failed"
     assert "routed for task 'sentiment'" in small["reason"]
+
+
+def test_a_variant_whose_metadata_breaks_the_contract_fails_naming_the_key(serve):
+    store = FakeStore(ALL_VARIANTS)
+    del store.stored[IMAGE_FAST]["gate"]["status"]  # routed: not loaded, its route falls back
+    store.stored[EXTRA]["eval"]["macro_f1"] = "high"  # routed nowhere: listed all the same, with the reason
+    with serve(store=store) as client:
+        variants = {v["name"]: v for v in client.get("/v1/models").json()["variants"]}
+        realtime = client.get("/v1/scenarios").json()["tasks"]["digits"]["scenarios"]["realtime"]
+        assert client.get("/readyz").status_code == 200
+    broken = variants[IMAGE_FAST]
+    assert (broken["status"], broken["version"], broken["metadata"]) == ("failed", "v-fake", None)
+    assert broken["reason"] == (
+        f"MetadataError: {IMAGE_FAST}:v-fake: metadata does not match the contract: gate.status: Field required"
+    )
+    assert (realtime["serving"], realtime["fallback"]) == (IMAGE_BIG, True)
+    spare = variants[EXTRA]
+    assert (spare["status"], spare["version"], spare["metadata"]) == ("not_routed", "v-spare", None)
+    assert "eval.macro_f1: Input should be a valid number" in spare["reason"]
+    assert variants[TEXT_FAST]["metadata"] == store.stored[TEXT_FAST]  # the others as the store holds them
 
 
 def test_health_endpoints(client):

@@ -7,18 +7,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from models.benchmark import measure
+from models.benchmark import METHODS, measure
 from models.catalog import Catalog
 from models.latency import CDF_POINTS
 from models.measure_plan import MeasurementError, MeasureSettings, ServerTarget, TaskPlan, settings_record
 from models.records import SCHEMA, VERSION, load_measurements, measurements_current, write_measurements
 from models.served_measure import MAX_DOUBLINGS
+from service.contracts import Measurements, Run, TaskMeasurements
 
 TINY = MeasureSettings(
     warmup=2,
@@ -34,7 +34,6 @@ TINY = MeasureSettings(
 )
 GENEROUS = ServerTarget(p99_bound_ms=200.0, target_rps=50.0)
 IMPOSSIBLE = ServerTarget(p99_bound_ms=0.001, target_rps=50.0)
-TRIAL_FIELDS = {"rate_rps", "queries", "achieved_rps", "p50_ms", "p95_ms", "p99_ms", "meets_bound"}
 
 BROKEN = "reviews-tiny-bert-broken"
 
@@ -62,125 +61,141 @@ def stored(catalog: Catalog) -> Iterator[dict[str, dict]]:
     bentoml.models.delete(str(broken.tag))  # other tests share the store
 
 
+@dataclass(frozen=True)
+class Measured:
+    document: Measurements
+    log: list[str]
+
+    @property
+    def task(self) -> TaskMeasurements:
+        return self.document.tasks["reviews"]
+
+    def runs(self) -> list[Run]:
+        return [run for variant in self.task.variants.values() for run in variant.runs.values()]
+
+
 @pytest.fixture(scope="module")
-def measured(catalog: Catalog, stored: dict[str, dict]) -> dict[str, Any]:
+def measured(catalog: Catalog, stored: dict[str, dict]) -> Measured:
     plan = TaskPlan(threads=(1,), server_targets=(GENEROUS, IMPOSSIBLE))
     lines: list[str] = []
     data = measure(catalog, {"reviews": plan}, TINY, command="pytest", log=lines.append)
-    data["_log"] = lines
-    return data
+    return Measured(data, lines)
 
 
-def test_document_has_the_schema_fields(measured: dict[str, Any]) -> None:
-    assert measured["schema"] == SCHEMA and measured["version"] == VERSION and measured["command"] == "pytest"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", measured["generated_at"])
-    hardware = measured["hardware"]
-    assert isinstance(hardware["cpu"], str) and hardware["logical_cores"] >= 1 and hardware["memory_gb"] > 0
-    assert isinstance(hardware["machine"], str) and isinstance(hardware["cpu_flags"], list)
-    assert {"python", "torch", "onnxruntime", "transformers", "bentoml", "numpy"} <= set(measured["versions"])
-    assert measured["settings"] == settings_record(TINY)
-    task = measured["tasks"]["reviews"]
-    assert task["kind"] == "text" and task["test_split"]["rows"] == 36 and len(task["test_split"]["fingerprint"]) == 16
+def test_document_has_the_schema_fields(measured: Measured) -> None:
+    document = measured.document.as_json()
+    assert document["schema"] == SCHEMA and document["version"] == VERSION and document["command"] == "pytest"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", document["generated_at"])
+    hardware = measured.document.hardware
+    assert hardware.cpu and hardware.logical_cores and hardware.logical_cores >= 1 and hardware.memory_gb > 0
+    assert hardware.machine and isinstance(hardware.cpu_flags, list)
+    assert {"python", "torch", "onnxruntime", "transformers", "bentoml", "numpy"} <= set(measured.document.versions)
+    assert measured.document.settings == settings_record(TINY)
+    task = measured.task
+    assert task.kind == "text" and task.test_split.rows == 36 and len(task.test_split.fingerprint) == 16
+    # the keys as written, in the order `measure` writes them
+    header = ["schema", "version", "generated_at", "command", "hardware", "versions", "settings"]
+    assert list(document) == [*header, "tasks"]
+    assert list(document["tasks"]["reviews"]) == ["kind", "test_split", "plan", "variants", "rejected"]
+    run = next(iter(next(iter(document["tasks"]["reviews"]["variants"].values()))["runs"].values()))
+    assert list(run) == ["threads", "method", "memory", "single_stream", "offline", "server", "in_process"]
 
 
 def test_every_accepted_variant_is_measured_and_the_rejected_one_listed(
-    measured: dict[str, Any], stored: dict[str, dict]
+    measured: Measured, stored: dict[str, dict]
 ) -> None:
-    task = measured["tasks"]["reviews"]
+    task = measured.task
     accepted = set(stored)
-    assert len(accepted) == 3 and set(task["variants"]) == accepted
-    assert task["rejected"][BROKEN] == "macro-F1 drops 9.00 points"
-    for name, variant in task["variants"].items():
+    assert len(accepted) == 3 and set(task.variants) == accepted
+    assert task.rejected[BROKEN] == "macro-F1 drops 9.00 points"
+    for name, variant in task.variants.items():
         meta = stored[name]
-        assert variant["candidate"] == "tiny-bert" and variant["variant"] == meta["variant"]
-        assert variant["runtime"] == meta["runtime"] and variant["precision"] == meta["precision"]
-        assert variant["reference"] == meta.get("reference") and isinstance(variant["model_version"], str)
-        assert variant["quality"] == {
+        assert variant.candidate == "tiny-bert" and variant.variant == meta["variant"]
+        assert variant.runtime == meta["runtime"] and variant.precision == meta["precision"]
+        assert variant.reference == meta.get("reference") and variant.model_version
+        assert variant.quality.model_dump(mode="json") == {
             "accuracy": meta["eval"]["accuracy"],
             "macro_f1": meta["eval"]["macro_f1"],
             "gate": meta["gate"]["status"],
         }
-        assert variant["size_mb"] == pytest.approx(meta["size_bytes"] / 1e6, abs=1e-3)
-        assert set(variant["runs"]) == {"1"}
-    assert any(BROKEN in line for line in measured["_log"])
-    assert sum("peak RSS" in line for line in measured["_log"]) == len(accepted)  # one summary per run
+        assert variant.size_mb == pytest.approx(meta["size_bytes"] / 1e6, abs=1e-3)
+        assert set(variant.runs) == {1}
+    assert any(BROKEN in line for line in measured.log)
+    assert sum("peak RSS" in line for line in measured.log) == len(accepted)  # one summary per run
 
 
-def test_a_worker_serving_only_onnx_never_imports_torch(measured: dict[str, Any]) -> None:
-    for name, variant in measured["tasks"]["reviews"]["variants"].items():
-        for run in variant["runs"].values():
-            assert run["memory"]["torch_imported"] == (variant["runtime"] == "torch"), name
+def test_a_worker_serving_only_onnx_never_imports_torch(measured: Measured) -> None:
+    for name, variant in measured.task.variants.items():
+        for run in variant.runs.values():
+            assert run.memory.torch_imported == (variant.runtime == "torch"), name
 
 
-def runs(measured: dict[str, Any]) -> list[dict[str, Any]]:
-    return [run for v in measured["tasks"]["reviews"]["variants"].values() for run in v["runs"].values()]
-
-
-def test_memory_and_single_stream_served_and_in_process(measured: dict[str, Any]) -> None:
-    for run in runs(measured):
-        local = run["memory"]["in_process"]
-        assert local["peak_rss_mb"] >= local["baseline_rss_mb"] > 0
-        assert local["model_rss_mb"] == pytest.approx(local["peak_rss_mb"] - local["baseline_rss_mb"], abs=0.11)
-        assert run["memory"]["peak_rss_mb"] > 50  # the served worker: Python, BentoML, the runtime, the model
-        assert set(run["method"]) == {"single_stream", "server", "offline", "memory", "in_process"}
-        for single in (run["single_stream"], run["in_process"]["single_stream"]):
-            assert TINY.min_samples <= single["samples"] <= TINY.max_samples
-            assert 0 < single["p50_ms"] <= single["p90_ms"] <= single["p95_ms"] <= single["p99_ms"]
-            assert len(single["cdf_ms"]) == CDF_POINTS and single["cdf_ms"] == sorted(single["cdf_ms"])
+def test_memory_and_single_stream_served_and_in_process(measured: Measured) -> None:
+    for run in measured.runs():
+        local = run.memory.in_process
+        assert local.peak_rss_mb >= local.baseline_rss_mb > 0
+        assert local.model_rss_mb == pytest.approx(local.peak_rss_mb - local.baseline_rss_mb, abs=0.11)
+        assert run.memory.peak_rss_mb > 50  # the served worker: Python, BentoML, the runtime, the model
+        assert run.method == METHODS
+        for single in (run.single_stream, run.in_process.single_stream):
+            assert TINY.min_samples <= single.samples <= TINY.max_samples
+            assert 0 < single.p50_ms <= single.p90_ms <= single.p95_ms <= single.p99_ms
+            assert len(single.cdf_ms) == CDF_POINTS and single.cdf_ms == sorted(single.cdf_ms)
         # over HTTP a request costs more than the classifier called directly
-        assert run["single_stream"]["p50_ms"] > run["in_process"]["single_stream"]["p50_ms"]
+        assert run.single_stream.p50_ms > run.in_process.single_stream.p50_ms
 
 
-def test_offline_throughput_per_batch_size(measured: dict[str, Any]) -> None:
-    for run in runs(measured):
-        offline = run["offline"]
-        assert set(offline["by_batch_size"]) == {"1", "4"}
-        for size, result in offline["by_batch_size"].items():
-            assert result["throughput_rps"] > 0 and result["seconds"] > 0 and result["items"] >= 2 * int(size)
-        best = max(offline["by_batch_size"].items(), key=lambda kv: kv[1]["throughput_rps"])
-        assert offline["best_batch_size"] == int(best[0]) and offline["throughput_rps"] == best[1]["throughput_rps"]
+def test_offline_throughput_per_batch_size(measured: Measured) -> None:
+    for run in measured.runs():
+        offline = run.offline
+        assert set(offline.by_batch_size) == {1, 4}
+        for size, result in offline.by_batch_size.items():
+            assert result.throughput_rps > 0 and result.seconds > 0 and result.items >= 2 * size
+        best = max(offline.by_batch_size.items(), key=lambda kv: kv[1].throughput_rps)
+        assert offline.best_batch_size == best[0] and offline.throughput_rps == best[1].throughput_rps
 
 
-def test_server_trials_are_consistent_with_their_bound(measured: dict[str, Any]) -> None:
-    for run in runs(measured):
-        generous, impossible = run["server"]
+def test_server_trials_are_consistent_with_their_bound(measured: Measured) -> None:
+    for run in measured.runs():
+        generous, impossible = run.server
         for result, target in ((generous, GENEROUS), (impossible, IMPOSSIBLE)):
-            assert result["p99_bound_ms"] == target.p99_bound_ms and result["target_rps"] == target.target_rps
-            assert result["at_target"] == result["trials"][0] and result["at_target"]["rate_rps"] == target.target_rps
-            assert len(result["trials"]) <= 1 + MAX_DOUBLINGS + 1 + TINY.search_steps
-            for trial in result["trials"]:
-                assert TRIAL_FIELDS <= set(trial) and trial["queries"] >= 1
-                assert trial["p50_ms"] <= trial["p95_ms"] <= trial["p99_ms"]
+            assert result.p99_bound_ms == target.p99_bound_ms and result.target_rps == target.target_rps
+            assert result.at_target == result.trials[0] and result.at_target.rate_rps == target.target_rps
+            assert len(result.trials) <= 1 + MAX_DOUBLINGS + 1 + TINY.search_steps
+            for trial in result.trials:
+                assert trial.queries >= 1
+                assert trial.p50_ms <= trial.p95_ms <= trial.p99_ms
                 # overload is shed with 503s, never other errors; a trial with any error misses the bound
-                assert set(trial["outcomes"]) <= {"200", "503"}
-                assert set(trial["outcomes"]) == {"200"} or not trial["meets_bound"]
-                answered = set(trial["outcomes"]) == {"200"}
-                assert trial["meets_bound"] == (
-                    not trial["stopped_early"] and answered and trial["p99_ms"] <= target.p99_bound_ms
+                assert set(trial.outcomes) <= {"200", "503"}
+                assert set(trial.outcomes) == {"200"} or not trial.meets_bound
+                answered = set(trial.outcomes) == {"200"}
+                assert trial.meets_bound == (
+                    not trial.stopped_early and answered and trial.p99_ms <= target.p99_bound_ms
                 )
-            met = [t["rate_rps"] for t in result["trials"] if t["meets_bound"]]
-            assert result["max_rate_rps"] == max(met, default=0.0)
-        assert generous["at_target"]["meets_bound"] and generous["max_rate_rps"] >= GENEROUS.target_rps
-        assert generous["at_target"]["queries"] >= TINY.min_queries
-        assert impossible["max_rate_rps"] == 0.0
-        assert len(impossible["trials"]) == 1 + TINY.search_steps
+            met = [t.rate_rps for t in result.trials if t.meets_bound]
+            assert result.max_rate_rps == max(met, default=0.0)
+        assert generous.at_target.meets_bound and generous.max_rate_rps >= GENEROUS.target_rps
+        assert generous.at_target.queries >= TINY.min_queries
+        assert impossible.max_rate_rps == 0.0
+        assert len(impossible.trials) == 1 + TINY.search_steps
 
 
-def test_write_and_load_round_trip(measured: dict[str, Any], tmp_path: Path) -> None:
+def test_write_and_load_round_trip(measured: Measured, tmp_path: Path) -> None:
     path = tmp_path / "reports" / "measurements.json"
-    write_measurements(measured, path)
-    assert load_measurements(path) == measured
+    write_measurements(measured.document, path)
+    assert load_measurements(path) == measured.document
+    assert json.loads(path.read_text(encoding="utf-8")) == measured.document.as_json()
     assert not list(path.parent.glob("*.partial"))
 
 
 def test_measurements_are_current_only_for_the_same_plan_settings_and_variants(
-    measured: dict[str, Any], tmp_path: Path
+    measured: Measured, tmp_path: Path
 ) -> None:
     path = tmp_path / "measurements.json"
     plan = TaskPlan(threads=(1,), server_targets=(GENEROUS, IMPOSSIBLE))
     assert not measurements_current(path, {"reviews": plan}, TINY)  # no file yet
-    write_measurements(measured, path)
-    assert measured["tasks"]["reviews"]["plan"] == {
+    write_measurements(measured.document, path)
+    assert measured.task.plan.model_dump(mode="json") == {
         "threads": [1],
         "server_targets": [{"p99_bound_ms": 200.0, "target_rps": 50.0}, {"p99_bound_ms": 0.001, "target_rps": 50.0}],
     }
@@ -190,7 +205,7 @@ def test_measurements_are_current_only_for_the_same_plan_settings_and_variants(
     assert not measurements_current(path, {"reviews": plan, "shapes": plan}, TINY)
     stale = json.loads(path.read_text(encoding="utf-8"))
     stale["tasks"]["reviews"]["variants"]["reviews-tiny-bert-onnx-int8"]["model_version"] = "older"
-    write_measurements(stale, path)
+    write_measurements(Measurements.model_validate(stale), path)
     assert not measurements_current(path, {"reviews": plan}, TINY)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from models.cli import build_parser, main
+from models.cli import build_parser, latency_lines, main, validated_rows, variant_table
 
 
 @pytest.mark.parametrize("command", [[], ["prepare"], ["models"], ["measure"], ["select"], ["report"]])
@@ -51,3 +51,27 @@ def test_select_writes_the_routing_file_and_strict_fails_on_infeasible(
     assert "no variant meets" in printed and f"selection written to {out}" in printed
     assert main([*common, "--strict"]) == 3
     assert "already routes by these measurements" in capsys.readouterr().out
+
+
+def test_variant_table_and_latency_probe_read_typed_metadata() -> None:
+    from service.contracts import MetadataError
+    from tests.unit.test_contracts import text_metadata
+
+    probe = {
+        "onnx-fp32": {"p50_ms": 2.0, "p90_ms": 2.5, "samples": 9},
+        "onnx-int8": {"p50_ms": 1.0, "p90_ms": 1.2, "samples": 9},
+    }
+    stored = {
+        **text_metadata(),
+        "latency_probe": {"batch": 1, "threads": 2, "32x32": {**probe, "int8_over_fp32_p50": 0.5}},
+    }
+    rows = validated_rows([("reviews-tiny-bert-onnx-int8", stored, "stored")])
+    table = variant_table(rows).splitlines()
+    assert table[0].split() == ["variant", "accuracy", "macro-F1", "agreement", "size", "MB", "gate", "status"]
+    assert table[2].split() == ["reviews-tiny-bert-onnx-int8", "0.7500", "0.7000", "1.0", "0.0", "accepted", "stored"]
+    assert latency_lines(rows) == [
+        "reviews-tiny-bert-onnx-int8 @ 32x32, batch 1: onnx-fp32 p50 2.00 ms, onnx-int8 p50 1.00 ms (int8/fp32 = 0.50)"
+    ]
+    del stored["gate"]
+    with pytest.raises(MetadataError, match="reviews-tiny-bert-onnx-int8: .*gate: Field required"):
+        validated_rows([("reviews-tiny-bert-onnx-int8", stored, "stored")])

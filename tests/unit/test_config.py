@@ -59,7 +59,8 @@ def test_checked_in_selection_file_is_valid_and_never_routes_across_tasks():
         assert task.default_scenario == "realtime"
         for scenario in task.scenarios.values():
             assert all(name.startswith(f"{task_name}-") for name in scenario.chain)
-            assert scenario.evidence["feasible"] is True, scenario.evidence["message"]
+            evidence = scenario.select_evidence()
+            assert evidence is not None and evidence.feasible is True, scenario.evidence
 
 
 def test_bentofile_packs_every_routed_variant():

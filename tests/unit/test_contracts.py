@@ -19,6 +19,8 @@ from service.contracts import (
     Evaluation,
     GateStatus,
     LiveObservations,
+    Measurements,
+    MeasurementsError,
     MetadataError,
     ReportData,
     SelectionEvidence,
@@ -132,8 +134,11 @@ def test_committed_selection_evidence_round_trips_byte_for_byte(path: Path) -> N
     for route in routes:
         typed = SelectionEvidence.model_validate(route["evidence"])
         assert json.dumps(typed.model_dump(mode="json")) == json.dumps(route["evidence"])
+    in_file = iter(routes)
     for task in load_selection(path).tasks.values():
-        assert all(r.select_evidence() is not None for r in task.scenarios.values())
+        for route in task.scenarios.values():  # typed on load; GET /v1/scenarios shows it as the file has it
+            assert isinstance(route.evidence, SelectionEvidence) and route.select_evidence() is route.evidence
+            assert json.dumps(route.evidence_json()) == json.dumps(next(in_file)["evidence"])
 
 
 def test_the_deployed_selection_without_evidence_still_loads() -> None:
@@ -248,8 +253,12 @@ def test_hand_written_notes_are_kept_as_evidence_without_being_select_s() -> Non
     route["evidence"] = {"note": "picked by hand"}
     parsed = parse_selection(selection).tasks["sentiment"].scenarios["realtime"]
     assert parsed.evidence == {"note": "picked by hand"} and parsed.select_evidence() is None
+    assert parsed.evidence_json() == {"note": "picked by hand"}
     route["evidence"] = {"note": "by hand", "feasible": True}  # one of select's keys: then all of them
     with pytest.raises(SelectionError, match=r"realtime\.evidence\.message: Field required"):
+        parse_selection(selection)
+    route["evidence"] = "picked by hand"
+    with pytest.raises(SelectionError, match=r"realtime\.evidence: Value error, must be an object"):
         parse_selection(selection)
 
 
@@ -283,6 +292,29 @@ def test_a_renamed_live_key_fails_the_report(report_inputs: tuple) -> None:
         render_report(measurements, selection, live)
     with pytest.raises(ValidationError, match="prometheus"):
         LiveObservations.model_validate({"scenarios": {}})
+
+
+def test_a_renamed_measurements_key_fails_the_report_instead_of_showing_a_dash(report_inputs: tuple) -> None:
+    measurements, selection, live = copy.deepcopy(report_inputs)
+    memory = measurements["tasks"]["sentiment"]["variants"]["sentiment-minilm-l6-onnx-int8"]["runs"]["1"]["memory"]
+    memory["peak_mb"] = memory.pop("peak_rss_mb")
+    with pytest.raises(MeasurementsError) as caught:
+        render_report(measurements, selection, live)
+    where = "tasks.sentiment.variants.sentiment-minilm-l6-onnx-int8.runs.1.memory"
+    assert f"{where}.peak_rss_mb: Field required" in str(caught.value)
+    assert f"{where}.peak_mb: Extra inputs are not permitted" in str(caught.value)
+
+
+def test_measurements_runtime_and_thread_keys_must_agree(report_inputs: tuple) -> None:
+    def broken(change: Any) -> dict[str, Any]:
+        measurements = copy.deepcopy(report_inputs[0])
+        change(measurements["tasks"]["sentiment"]["variants"]["sentiment-minilm-l6-onnx-int8"])
+        return measurements
+
+    with pytest.raises(ValidationError, match="variant onnx-int8 runs on onnxruntime/int8, not torch/int8"):
+        Measurements.model_validate(broken(lambda variant: variant.update(runtime="torch")))
+    with pytest.raises(ValidationError, match="keyed by thread count, but run 2 says threads=3"):
+        Measurements.model_validate(broken(lambda variant: variant["runs"]["2"].update(threads=3)))
 
 
 def test_report_data_refuses_a_renamed_key() -> None:

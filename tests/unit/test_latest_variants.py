@@ -9,7 +9,8 @@ import bentoml
 import pytest
 
 from models.store import list_variants
-from service.model_store import VARIANT_MODULE, BentoModelStore, latest_variants
+from service.contracts import MetadataError
+from service.model_store import VARIANT_MODULE, BentoModelStore, UnreadableVariant, latest_variants
 
 TASK = "listing-probe"
 
@@ -42,5 +43,16 @@ def test_the_latest_version_of_each_variant_and_only_prepares(saved: dict[str, b
     }
     assert [m.tag.name for m in latest_variants(TASK)] == ["listing-probe-a-onnx-fp32"]
     assert [m.tag for m in list_variants(TASK)] == [m.tag for m in latest_variants(TASK)]
-    served = {v.name: v.version for v in BentoModelStore().list() if v.name.startswith("listing-")}
-    assert served == listed
+    served = {v.name: v for v in BentoModelStore().list() if v.name.startswith("listing-")}
+    assert {name: variant.version for name, variant in served.items()} == listed
+
+
+def test_metadata_off_the_contract_is_listed_with_the_reason_and_never_described(saved: dict) -> None:
+    store = BentoModelStore()
+    newer = f"listing-probe-a-onnx-fp32:{saved['newer'].tag.version}"
+    listed = next(v for v in store.list() if v.name == "listing-probe-a-onnx-fp32")
+    assert isinstance(listed, UnreadableVariant)
+    assert listed.reason.startswith(f"MetadataError: {newer}: metadata does not match the contract: ")
+    assert "task_kind: Field required" in listed.reason
+    with pytest.raises(MetadataError, match=rf"^{newer}: .*labels: Field required"):
+        store.describe("listing-probe-a-onnx-fp32")

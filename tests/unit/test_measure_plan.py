@@ -32,7 +32,7 @@ def test_settings_validate_and_record_as_the_schema_says() -> None:
     with pytest.raises(ValueError, match="trial_seconds"):
         MeasureSettings(trial_seconds=0)
     record = settings_record(MeasureSettings())
-    assert record == {
+    assert record.model_dump(mode="json") == {
         "seed": 0,
         "single_stream": {"warmup": 10, "min_samples": 200, "max_samples": 1000, "max_seconds": 10.0},
         "server": {"trial_seconds": 6.0, "min_queries": 200, "search_steps": 5, "repeats": 3},
@@ -50,7 +50,7 @@ def test_settings_validate_and_record_as_the_schema_says() -> None:
 
 def test_plan_records_threads_and_server_targets_in_order() -> None:
     plan = TaskPlan(threads=(1, 2), server_targets=(ServerTarget(50.0, 40.0), ServerTarget(100.0, 5.0)))
-    assert plan_record(plan) == {
+    assert plan_record(plan).model_dump(mode="json") == {
         "threads": [1, 2],
         "server_targets": [{"p99_bound_ms": 50.0, "target_rps": 40.0}, {"p99_bound_ms": 100.0, "target_rps": 5.0}],
     }

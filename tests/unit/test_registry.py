@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import pytest
 
-from service.model_store import StoredVariant
+from service.contracts import MetadataError, TaskKind
 from service.registry import ENDPOINTS, RoutingTable, VariantState, VariantStatus, refusal
-from tests.http.fakes import metadata
+from tests.http.fakes import metadata, stored_variant
 from tests.unit.routing_tables import (
     IMAGE_BIG,
     IMAGE_FAST,
@@ -78,31 +79,31 @@ def test_build_keeps_the_given_variants_as_they_are() -> None:
     assert built.states[TEXT_SMALL].status == VariantStatus.PENDING
 
 
-def stored(name: str, **changes: object) -> StoredVariant:
-    return StoredVariant(name, "v1", {**metadata(name), **changes})
-
-
 def test_a_variant_stored_as_routed_may_be_served() -> None:
-    assert refusal(stored(TEXT_FAST), selection()) is None
-    assert refusal(stored("sentiment-spare-onnx-fp32"), selection()) is None  # routed nowhere: any known kind
+    assert refusal(stored_variant(TEXT_FAST), selection()) is None
+    assert refusal(stored_variant("sentiment-spare-onnx-fp32"), selection()) is None  # routed nowhere
 
 
 @pytest.mark.parametrize(
     ("changes", "status", "reason"),
     [
         ({"gate": {"status": "rejected", "reason": "macro-F1 0.41 < 0.70"}}, REJECTED, "macro-F1 0.41 < 0.70"),
-        ({"gate": {"status": "rejected"}}, REJECTED, "no reason recorded"),
-        ({"task": "digits", "task_kind": "image"}, FAILED, "but routed for task 'sentiment' (text)"),
-        ({"task_kind": "image"}, FAILED, "stored for task 'sentiment' (image)"),
+        ({"gate": {"status": "rejected", "reason": ""}}, REJECTED, "no reason recorded"),
+        (
+            metadata(TEXT_FAST, task="digits"),
+            FAILED,
+            "stored for task 'digits' (image), but routed for task 'sentiment'",
+        ),
+        (metadata(TEXT_FAST, kind="image"), FAILED, "stored for task 'sentiment' (image), but routed for task"),
     ],
 )
 def test_refused_variants_say_why(changes: dict[str, object], status: VariantStatus, reason: str) -> None:
-    refused = refusal(stored(TEXT_FAST, **changes), selection())
+    refused = refusal(stored_variant(TEXT_FAST, **changes), selection())
     assert refused is not None
     assert refused[0] == status and reason in refused[1]
 
 
-def test_an_unknown_task_kind_is_refused() -> None:
-    assert set(ENDPOINTS) == {"text", "image"}
-    refused = refusal(stored("audio-fake-onnx-int8", task="audio", task_kind="audio"), selection())
-    assert refused == (FAILED, "unknown task_kind 'audio'")
+def test_every_task_kind_has_an_endpoint_and_an_unknown_one_is_not_read() -> None:
+    assert set(ENDPOINTS) == set(get_args(TaskKind)) == {"text", "image"}
+    with pytest.raises(MetadataError, match=r"^audio-fake-onnx-int8:v1: .*task_kind: Input should be 'text' or"):
+        stored_variant("audio-fake-onnx-int8", task="audio", task_kind="audio")

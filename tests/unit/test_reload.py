@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from service.batching import BatchLimits, MicroBatcher
-from service.model_store import StoredVariant
 from service.registry import LoadedVariant, VariantStatus
 from service.reload import RouteChange, file_signature, kept_variants, route_changes, summarize, unservable_problems
-from tests.http.fakes import FakeTextClassifier, metadata
+from tests.http.fakes import FakeTextClassifier, stored_variant
 from tests.unit.routing_tables import (
     IMAGE_BIG,
     IMAGE_FAST,
@@ -36,8 +35,7 @@ def changed_selection() -> dict[str, Any]:
 
 def loaded(name: str) -> LoadedVariant:
     classifier = FakeTextClassifier()
-    stored = StoredVariant(name, "v1", metadata(name))
-    return LoadedVariant(stored, classifier, MicroBatcher(name, classifier.run, BatchLimits()))
+    return LoadedVariant(stored_variant(name), classifier, MicroBatcher(name, classifier.run, BatchLimits()))
 
 
 def test_route_changes_lists_changed_then_new_then_gone_routes() -> None:

@@ -21,15 +21,12 @@ import copy
 import json
 import os
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import pytest
 from markupsafe import escape
 
-from models.plots import Mark, Point, Series, line_chart, linear_ticks, log_ticks, scatter_chart
 from models.report import (
     Report,
     compare_with_baseline,
@@ -42,9 +39,9 @@ from models.report import (
 )
 from service.contracts import ReportData
 from service.routing import ScenarioSelection
+from tests.svg import SVG_NS, drawn, group, svgs, texts
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "report"
-SVG_NS = "{http://www.w3.org/2000/svg}"
 INT8 = "sentiment-minilm-l6-onnx-int8"
 PEAK_RPS = 400.0
 TORCH = "sentiment-minilm-l6-torch-fp32"
@@ -104,25 +101,6 @@ def test_write_report_writes_the_three_files(report: Report, tmp_path: Path) -> 
 
 
 # --- HTML: self-contained, charts that parse and draw -----------------------------------------------------------
-
-
-def svgs(page: str) -> list[ET.Element]:
-    return [ET.fromstring(chunk) for chunk in re.findall(r"<svg\b.*?</svg>", page, flags=re.DOTALL)]
-
-
-def group(svg: ET.Element, name: str) -> ET.Element | None:
-    """The data group whose id ends in `-name` (plots.py prefixes every id per chart)."""
-    return next((g for g in svg.iter(f"{SVG_NS}g") if (g.get("id") or "").endswith(f"-{name}")), None)
-
-
-def drawn(element: ET.Element) -> list[ET.Element]:
-    """The marks drawn inside a group: paths, and uses of a marker shape (whose own path, in <defs>, is not)."""
-    defined = {id(e) for defs in element.iter(f"{SVG_NS}defs") for e in defs.iter()}
-    return [e for e in element.iter() if e.tag in {f"{SVG_NS}path", f"{SVG_NS}use"} and id(e) not in defined]
-
-
-def texts(svg: ET.Element) -> str:
-    return " ".join(t.text or "" for t in svg.iter(f"{SVG_NS}text"))
 
 
 def test_every_svg_parses_as_xml_and_draws_its_data(report: Report) -> None:
@@ -485,62 +463,3 @@ def test_report_data_is_json_serialisable(inputs: tuple[dict, dict, dict]) -> No
     data = report_data(*inputs).model_dump(mode="json")
     assert json.loads(json.dumps(data, allow_nan=False)) == data
     assert ReportData.model_validate(data).model_dump(mode="json") == data  # report.json reads back as its contract
-
-
-# --- the charts themselves --------------------------------------------------------------------------------------
-
-
-def test_ticks() -> None:
-    assert linear_ticks(0.693, 0.731) == (0.69, 0.74, [0.69, 0.7, 0.71, 0.72, 0.73, 0.74])
-    assert linear_ticks(0.0, 1.0)[2] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    assert log_ticks(0.8, 40.0) == [1.0, 2.0, 5.0, 10.0, 20.0]
-
-
-def test_chart_text_is_escaped_and_charts_parse() -> None:
-    scatter = scatter_chart([Point(1.0, 2.0, "<script>&")], title="a < b", x_label="x & y", y_label="'q'")
-    line = line_chart([Series('"s"', ((1.0, 1.0), (2.0, 3.0)))], title="t", x_label="x", y_label="y", log_x=True)
-    for svg, data in ((scatter, "points"), (line, "series-0")):
-        root = ET.fromstring(svg)
-        assert drawn(group(root, data))
-    assert "&lt;script&gt;&amp;" in scatter and "<script>" not in scatter
-    assert ET.fromstring(scatter).get("aria-label") == "a < b"
-
-
-def test_dollar_signs_are_text_not_math() -> None:
-    svg = scatter_chart([Point(1.0, 2.0, "$x_1$ ^{2}")], title="cost $5 $", x_label="x", y_label="y")
-    assert "$x_1$ ^{2}" in texts(ET.fromstring(svg)) and "cost $5 $" in svg
-
-
-def sample_charts() -> list[str]:
-    points = [Point(1.5, 0.70, "a"), Point(4.0, 0.72, "b"), Point(9.0, 0.73, "c")]
-    scatter = scatter_chart(
-        points,
-        title="s",
-        x_label="x",
-        y_label="y",
-        front=[(1.5, 0.70), (4.0, 0.72)],
-        marks=[Mark(4.0, 0.72, "pick")],
-        log_x=True,
-    )
-    series = [Series("a", ((1.0, 10.0), (8.0, 40.0))), Series("b", ())]
-    return [scatter, line_chart(series, title="l", x_label="x", y_label="y", log_x=True, x_ticks=[1, 8])]
-
-
-def test_svg_is_byte_identical_across_renders_and_rcparams() -> None:
-    """A fixed hash salt for matplotlib's ids, no date metadata, and a fixed style: whatever the caller's
-    rcParams, the same input draws the same bytes."""
-    first = sample_charts()
-    assert sample_charts() == first
-    with matplotlib.rc_context({"svg.hashsalt": None, "lines.linewidth": 7, "font.size": 30, "svg.fonttype": "path"}):
-        assert sample_charts() == first
-    for svg in first:
-        assert "<metadata" not in svg and "<dc:date" not in svg and not svg.startswith("<?xml")
-
-
-def test_empty_charts_say_no_data() -> None:
-    for svg in (
-        scatter_chart([], title="t", x_label="x", y_label="y"),
-        line_chart([Series("s", ())], title="t", x_label="x", y_label="y"),
-    ):
-        assert "no data" in svg
-        ET.fromstring(svg)

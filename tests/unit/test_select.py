@@ -10,7 +10,9 @@ import pytest
 from models.bentofile import sync_bentofile_models
 from models.scenarios import parse_scenarios
 from models.select import SelectionInputError, select
+from service.contracts import MeasurementsError
 from service.routing import parse_selection
+from tests.unit import measurement_docs as docs
 
 
 def variant(
@@ -26,63 +28,14 @@ def variant(
     kind: str = "onnx-fp32",
     threads: tuple[int, ...] = (1,),
 ) -> dict[str, Any]:
-    run = {
-        "memory": {"baseline_rss_mb": 100.0, "peak_rss_mb": memory, "model_rss_mb": memory - 100.0},
-        "single_stream": {
-            "samples": 300,
-            "mean_ms": mean or p95 * 0.8,
-            "p50_ms": p95 * 0.7,
-            "p90_ms": p95 * 0.9,
-            "p95_ms": p95,
-            "p99_ms": p95 * 1.2,
-            "cdf_ms": [],
-        },
-        "offline": {
-            "by_batch_size": {"1": {"throughput_rps": offline / 2, "items": 10, "seconds": 1.0}},
-            "best_batch_size": 8,
-            "throughput_rps": offline,
-        },
-        "server": [
-            {
-                "p99_bound_ms": 50.0,
-                "target_rps": 40.0,
-                "max_rate_rps": rate,
-                "at_target": {
-                    "rate_rps": 40.0,
-                    "queries": 100,
-                    "achieved_rps": 40.0,
-                    "p50_ms": p99_at_target / 2,
-                    "p95_ms": p99_at_target * 0.8,
-                    "p99_ms": p99_at_target,
-                    "meets_bound": p99_at_target <= 50,
-                },
-                "trials": [],
-            }
-        ],
-    }
-    return {
-        "candidate": "c",
-        "variant": kind,
-        "runtime": "onnxruntime",
-        "precision": "fp32",
-        "model_version": "v1",
-        "reference": None,
-        "quality": {"accuracy": f1 + 0.02, "macro_f1": f1, "gate": "accepted"},
-        "size_mb": size_mb,
-        "runs": {str(t): {"threads": t, **run} for t in threads},
-    }
+    single = docs.latency(p95 * 0.7, p95, p95 * 1.2, mean=mean or p95 * 0.8)
+    servers = [docs.server(50.0, 40.0, rate, p99_at_target)]
+    runs = [docs.run(t, single, offline_rps=offline, memory_mb=memory, servers=servers) for t in threads]
+    return docs.variant(kind, f1, size_mb, runs)
 
 
 def measurements(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "schema": "scenario-serve/measurements",
-        "version": 2,
-        "generated_at": "2026-11-23T12:00:00Z",
-        "settings": {"service": {"threads": 1}},
-        "tasks": {
-            "sentiment": {"kind": "text", "test_split": {"fingerprint": "x", "rows": 2000}, "variants": variants}
-        },
-    }
+    return docs.document({"sentiment": docs.task(variants, targets=((50.0, 40.0),))}, served_threads=1)
 
 
 def scenario_file(scenarios: dict[str, Any], **top: Any) -> Any:
@@ -225,6 +178,21 @@ def test_output_is_a_valid_routing_file_with_every_scenario(tmp_path: Path) -> N
 def test_missing_measurements_are_an_error() -> None:
     scenarios = scenario_file({"s": {"load": {"pattern": "offline"}, "objective": "minimize_size"}})
     with pytest.raises(SelectionInputError, match="scenario-serve measure --tasks sentiment"):
-        select(scenarios, {"tasks": {}}, "m.json")
+        select(scenarios, docs.document({}), "m.json")
     with pytest.raises(SelectionInputError, match="no scenarios for task 'digits'"):
         select(scenarios, measurements(VARIANTS), "m.json", tasks=["digits"])
+
+
+def test_measurements_with_a_renamed_key_fail_naming_it() -> None:
+    """Before contracts, a renamed key read with .get() would have made the variant look unmeasured."""
+    data = measurements(VARIANTS)
+    entry = data["tasks"]["sentiment"]["variants"]["big-onnx-fp32"]["runs"]["1"]["server"][0]
+    entry["max_rps"] = entry.pop("max_rate_rps")
+    scenarios = scenario_file({"s": {"load": {"pattern": "offline"}, "objective": "minimize_size"}})
+    with pytest.raises(MeasurementsError) as caught:
+        select(scenarios, data, "m.json")
+    message = str(caught.value)
+    assert message.startswith("m.json: ")
+    where = "tasks.sentiment.variants.big-onnx-fp32.runs.1.server[0]"
+    assert f"{where}.max_rate_rps: Field required" in message
+    assert f"{where}.max_rps: Extra inputs are not permitted" in message

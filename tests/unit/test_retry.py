@@ -1,4 +1,4 @@
-"""The back-off of background load retries: doubling waits, capped, never overflowing."""
+"""`service.retry`: the back-off of background load retries: doubling waits, capped, never overflowing."""
 
 from __future__ import annotations
 
