@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
 import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from models.latency import latency_summary  # noqa: E402
 from models.loadgen import Body, HttpClient, json_body, poisson_arrivals, poisson_trial, trial_rng  # noqa: E402
 from models.served import BentoServer  # noqa: E402
 
@@ -320,7 +320,8 @@ def outcome_class(outcome: str) -> str:
 
 def phase_summary(sent: list[Sent]) -> dict[str, Any]:
     ok = [1000.0 * (s.done - s.issued) for s in sent if s.outcome == "200" and s.done is not None]
-    p50, p99 = (round(float(v), 1) for v in np.percentile(ok, [50, 99])) if ok else (None, None)
+    summary = latency_summary(ok) if ok else None
+    p50, p99 = (round(summary["p50_ms"], 1), round(summary["p99_ms"], 1)) if summary else (None, None)
     return {
         "sent": len(sent),
         "by_class": dict(sorted(Counter(outcome_class(s.outcome or "unfinished") for s in sent).items())),

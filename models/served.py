@@ -75,6 +75,20 @@ def maps_mention(pid: int, library: str) -> bool:
         return False
 
 
+def isolated_bentoml_home(directory: Path) -> Path:
+    """A BentoML home in `directory` that shares the current store's models and bentos (symlinks) but has its own
+    Prometheus multiprocess directory: every `bentoml serve` empties `$BENTOML_HOME/prometheus_multiproc_dir` when
+    it starts, which would wipe the metrics of a server already running on the same home (`make run` while
+    `measure` or a load test starts servers of its own)."""
+    shared = Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml").expanduser().resolve()
+    home = directory / "bentoml-home"
+    home.mkdir(parents=True, exist_ok=True)
+    for name in ("models", "bentos"):
+        (shared / name).mkdir(parents=True, exist_ok=True)
+        (home / name).symlink_to(shared / name, target_is_directory=True)
+    return home
+
+
 class BentoServer:
     """`with BentoServer(target, env) as server:` a `bentoml serve <target>` on loopback, ready (/readyz 200)."""
 
@@ -86,7 +100,8 @@ class BentoServer:
         self._dir = tempfile.TemporaryDirectory(prefix="scenario-serve-server-")
         self.workdir = Path(self._dir.name)
         self._log = self.workdir / "server.log"
-        self._env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+        home = isolated_bentoml_home(self.workdir)
+        self._env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "BENTOML_HOME": str(home), **(env or {})}
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Self:

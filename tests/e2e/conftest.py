@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from models.served import isolated_bentoml_home
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -46,9 +48,17 @@ def wait_for(url: str, process: subprocess.Popen, timeout_s: float, log: Path) -
 
 
 @contextmanager
-def running(command: list[str], ready_url: str, log: Path, timeout_s: float = 240, cwd: Path = REPO) -> Iterator[None]:
+def running(
+    command: list[str],
+    ready_url: str,
+    log: Path,
+    timeout_s: float = 240,
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+) -> Iterator[None]:
     with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, env=os.environ.copy())
+        environment = {**os.environ, **(env or {})}
+        process = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, env=environment)
     try:
         wait_for(ready_url, process, timeout_s, log)
         yield
@@ -68,8 +78,11 @@ def serve_command(target: str, port: int) -> list[str]:
 def server(default_variants: dict[str, dict], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service from source, over the real default variants; yields its base URL once /readyz is 200."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "bentoml.log"
-    with running(serve_command("service.app:ScenarioService", port), f"http://127.0.0.1:{port}/readyz", log):
+    directory = tmp_path_factory.mktemp("server")
+    # its own Prometheus multiprocess directory: the servers other tests start meanwhile would empty a shared one
+    env = {"BENTOML_HOME": str(isolated_bentoml_home(directory))}
+    ready = f"http://127.0.0.1:{port}/readyz"
+    with running(serve_command("service.app:ScenarioService", port), ready, directory / "bentoml.log", env=env):
         yield f"http://127.0.0.1:{port}"
 
 
