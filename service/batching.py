@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import statistics
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -49,17 +47,6 @@ class BatchLimits:
     max_latency_s: float = DEFAULTS.max_latency_ms / 1000.0
     max_queue_items: int = DEFAULTS.max_queue_items
     max_queue_wait_s: float = DEFAULTS.max_queue_wait_ms / 1000.0
-    inference_nice: int = DEFAULTS.inference_nice
-
-
-def lower_thread_priority(nice: int) -> None:
-    """Run the calling thread at `nice` (Linux: a thread id is a process id to setpriority). Unprivileged
-    processes may only raise it; elsewhere, or when refused, the thread keeps its priority."""
-    if nice > 0:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        except (OSError, AttributeError):
-            pass
 
 
 @dataclass
@@ -81,12 +68,7 @@ class MicroBatcher:
         self.infer = infer
         self.limits = limits
         self._costs: deque[float] = deque(maxlen=COST_WINDOW)  # seconds per item of recent batches
-        self._executor = ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix=f"infer-{name}",
-            initializer=lower_thread_priority,
-            initargs=(limits.inference_nice,),
-        )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
         self._queue: deque[_Queued] = deque()
         self._queued_items = 0
         self._running_items = 0

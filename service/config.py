@@ -59,13 +59,6 @@ class ServiceConfig(BaseModel):
     max_queue_wait_ms: float = Field(
         100.0, gt=0, description="expected queueing wait per variant beyond which requests get 503 + Retry-After"
     )
-    inference_nice: int = Field(
-        0,
-        ge=0,
-        le=19,
-        description="nice value of each variant's inference thread (Linux, per thread): above 0, the event loop "
-        "that parses, routes and refuses requests runs first when the cores are busy",
-    )
     breaker_failures: int = Field(
         5, ge=1, description="inference failures in a row after which a variant's circuit opens (its route falls back)"
     )

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
-from typing import Any
 
 import numpy as np
 import pytest
@@ -218,23 +216,3 @@ def test_sequential_requests_each_get_answered(latency: float) -> None:
             await batcher.close()
 
     assert asyncio.run(scenario()) == [0.0, 1.0, 2.0, 3.0, 4.0]
-
-
-def test_the_inference_thread_runs_at_the_configured_nice_value() -> None:
-    seen: list[int] = []
-
-    def infer(items: list[Any]) -> Inference:
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return Inference(np.ones((len(items), 2), dtype=np.float32), np.zeros(len(items), dtype=bool))
-
-    async def run() -> None:
-        batcher = MicroBatcher("nice", infer, BatchLimits(inference_nice=7))
-        try:
-            await batcher.submit(["a"])
-        finally:
-            await batcher.close()
-
-    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    asyncio.run(run())
-    assert seen == [7]
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the event loop's thread keeps its own
