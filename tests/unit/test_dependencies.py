@@ -132,9 +132,7 @@ def test_bentofile_packages_are_the_services_needs_as_pinned_in_pyproject() -> N
     project = by_name(pyproject()["dependencies"])
     needed = {**SERVICE_PACKAGES, **SERVER_PACKAGES}
     assert sorted(set(needed) - set(bento)) == [], "the service needs these; bentofile.yaml lacks them"
-    assert sorted(set(bento) - set(needed)) == [], (
-        "bentofile.yaml packs these; the service does not need them"
-    )
+    assert sorted(set(bento) - set(needed)) == [], "bentofile.yaml packs these; the service does not need them"
     drifted = {name: (spec, project.get(name)) for name, spec in bento.items() if project.get(name) != spec}
     assert drifted == {}, "bentofile.yaml's specifier (left) differs from pyproject.toml's (right)"
 
