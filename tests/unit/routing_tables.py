@@ -7,12 +7,7 @@ from typing import Any
 
 from service.registry import RoutingTable, VariantStatus
 from service.routing import Selection, parse_selection
-
-TEXT_FAST = "sentiment-fake-onnx-int8"
-TEXT_SMALL = "sentiment-small-onnx-int8"
-TEXT_BIG = "sentiment-fake-torch-fp32"
-IMAGE_FAST = "digits-fake-onnx-int8"
-IMAGE_BIG = "digits-fake-torch-fp32"
+from tests.http.conftest import IMAGE_BIG, IMAGE_FAST, TEXT_BIG, TEXT_FAST, TEXT_SMALL
 
 SELECTION: dict[str, Any] = {
     "version": 1,
