@@ -201,6 +201,7 @@ class HttpClient:
         self.keep_alive = keep_alive  # False: a fresh connection per request, as clients without a pool make
         self.variants: Counter[str] = Counter()
         self.retry_after_missing = 0  # 503 answers without a Retry-After header
+        self.last_refusal = ""  # the start of the body of the last answer other than 200, for error messages
         self._session: Any = None
 
     async def __aenter__(self) -> Self:
@@ -233,8 +234,10 @@ class HttpClient:
                 await response.read()
                 if response.status == 200:
                     self.variants[response.headers.get("X-Variant", "?")] += 1
-                elif response.status == 503 and "Retry-After" not in response.headers:
-                    self.retry_after_missing += 1
+                else:
+                    self.last_refusal = f"{response.status} {(await response.text(errors='replace'))[:300]}"
+                    if response.status == 503 and "Retry-After" not in response.headers:
+                        self.retry_after_missing += 1
                 return str(response.status)
         except (TimeoutError, aiohttp.ClientError) as exc:
             return type(exc).__name__

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models.loadgen import Body, HttpClient, json_body, poisson_arrivals, poisson_trial, single_stream, trial_rng
-from models.served import ServedVariant
+from models.served import ServedVariant, ServerError
 from service.contracts import ServerSearch
 from service.contracts.measurements import LatencySummary
 from service.metric_names import QUEUED_ITEMS
@@ -138,9 +138,12 @@ class ServedTrials:
 
     def single_stream(self) -> dict[str, Any]:
         s = self.settings
-        return self.loop.run_until_complete(
-            single_stream(self.client.send, s.warmup, s.min_samples, s.max_samples, s.single_stream_seconds)
-        )
+        try:
+            return self.loop.run_until_complete(
+                single_stream(self.client.send, s.warmup, s.min_samples, s.max_samples, s.single_stream_seconds)
+            )
+        except ValueError as exc:  # a query answered other than 200: say what the server said
+            raise ValueError(f"{exc}; last refusal: {self.client.last_refusal or '(none)'}") from exc
 
     def trial(self, rate_rps: float, bound_ms: float, repeat: int = 0) -> dict[str, Any]:
         """One Poisson trial at `rate_rps`, arrivals seeded by (seed + repeat, rate), on a drained server."""
@@ -231,6 +234,8 @@ def measure_served(
             for target in targets:
                 progress(f"{variant}: server, p99 <= {target.p99_bound_ms:g} ms at {target.target_rps:g} rps")
                 servers.append(ServerSearch.model_validate(trials.search(target, estimate_rps)))
+        except ValueError as exc:
+            raise ServerError(f"{variant} over HTTP: {exc}\nthe server's log ends:\n{served.log_tail()}") from exc
         finally:
             trials.close()
         peak = served.worker_peak_rss_mb()

@@ -56,12 +56,12 @@ from service.errors import (
     echo,
     to_service_error,
 )
-from service.handover import wait_if_peer_serves
 from service.inputs import ImageInput, TextInput, parse_image_request, parse_text_request
 from service.middleware import HeaderLimits, JsonErrorPages, RequestCleanup, RequestDeadline, request_deadline
 from service.model_store import BentoModelStore, ModelStore
 from service.openapi import openapi_app
 from service.routing import load_selection
+from service.workers import WorkerBoard, record_when_ready, start_accepting
 
 logger = logging.getLogger(__name__)
 
@@ -251,19 +251,26 @@ class ScenarioService:
     def __init__(self) -> None:
         self.config = ServiceConfig.from_env()
         self.engine = Engine(self.config, load_selection(self.config.selection_path), open_model_store())
+        self.board = WorkerBoard()
+        self._ready_recorder: asyncio.Future[None] | None = None
 
     @bentoml.on_startup
     async def start_loading(self) -> None:
         self.engine.start()
-        # A worker respawned beside a ready one takes no connection before its variants are ready (service.handover).
-        await wait_if_peer_serves(lambda: self.engine.ready)
+        self._ready_recorder = asyncio.ensure_future(record_when_ready(self.board, lambda: self.engine.ready))
+        # A worker respawned beside a ready one takes no connection before its variants are ready (service.workers).
+        await start_accepting(self.board, lambda: self.engine.ready)
 
     @bentoml.on_shutdown
     async def stop(self) -> None:
+        if self._ready_recorder is not None:
+            self._ready_recorder.cancel()
+        self.board.leave()
         await self.engine.close()
 
     async def __is_ready__(self) -> bool:
-        return self.engine.ready
+        """Ready when this worker is, and no peer worker takes connections while still loading (service.workers)."""
+        return self.engine.ready and not self.board.peers_loading()
 
 
 # The decorators made `ScenarioService` BentoML's Service object; mypy keeps a decorated class's own type.

@@ -3,7 +3,7 @@
 What a client may see: only requests in flight on the killed worker fail (sent before the kill, or on one of its
 keep-alive connections while the kernel was still tearing the process down), never a 500; the surviving worker
 answers throughout; circus respawns the killed one, which takes no connection before its variants are ready
-(service.handover) and then answers /readyz 200 itself.
+(service.workers) and then answers /readyz 200 itself.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -214,3 +217,25 @@ def test_a_full_queue_answers_503_with_retry_after_at_once_and_admitted_requests
         assert results == {"running": 200, "queued": 200}
         metrics = client.get("/metrics").text
         assert f'scenario_serve_rejections_total{{reason="queue_items",variant="{TEXT_FAST}"}} 1.0' in metrics
+
+
+def test_not_ready_while_a_peer_worker_takes_connections_before_it_is_ready(serve, tmp_path, monkeypatch):
+    """/readyz speaks for the server: a peer worker accepting while loading answers 503 on its connections."""
+    import service.app
+    from service.workers import ACCEPTING, READY, WorkerBoard
+
+    states = tmp_path / "workers"
+    monkeypatch.setattr(service.app, "WorkerBoard", lambda: WorkerBoard(states, parent=os.getpid()))
+    peer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a child: this board's sibling
+    try:
+        with serve() as client:
+            assert client.get("/readyz").status_code == 200
+            peer_board = WorkerBoard(states, pid=peer.pid, parent=os.getpid())
+            peer_board.mark(ACCEPTING)
+            assert client.get("/readyz").status_code == 503
+            peer_board.mark(READY)
+            assert client.get("/readyz").status_code == 200
+    finally:
+        peer.kill()
+        peer.wait()
+    assert not (states / f"{os.getpid()}.{ACCEPTING}").exists()  # left at shutdown
