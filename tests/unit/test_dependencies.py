@@ -36,6 +36,7 @@ SERVICE_PACKAGES = {
     "torch": "the torch-fp32 variants",
     "torchvision": "the torch-fp32 image architectures",
     "safetensors": "the torch-fp32 variants' weights",
+    "psutil": "which worker processes of one server are alive (service.workers)",
 }
 SERVER_PACKAGES = {  # never imported by service/: uvicorn, under `bentoml serve`, uses them when they are installed
     "httptools": "the C HTTP/1.1 parser (instead of h11)",
