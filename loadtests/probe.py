@@ -8,23 +8,101 @@ compare server settings (workers, threads, batcher) side by side, one setting pe
 The server is `bentoml serve` of this service with a one-route selection (as `scenario-serve measure` starts
 it), with the environment's BentoML and SCENARIO_SERVE_* settings; trials are open-loop Poisson, latency from the
 scheduled arrival, stopped early only after 1% of the queries failed.
+
+`--overhead` splits the single-stream figure: the same back-to-back queries from a minimal client on one
+keep-alive socket (so that the difference to the in-process p50 is the server's, not the client library's),
+then the variant loaded in this process and called directly, as `measure`'s in-process half does; `--rounds`
+repeats the pair, interleaved.
 """
 
 from __future__ import annotations
 
 import argparse
+import socket
+import statistics
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from loadtests.compare import test_items  # noqa: E402
+from models.loadgen import Body  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, request_bodies  # noqa: E402
 
 NO_BOUND_MS = 1e9
+OVERHEAD_QUERIES = 600
+OVERHEAD_WARMUP = 100
+
+
+def lean_client_p50_ms(port: int, path: str, bodies: list[Body], queries: int) -> float:
+    """p50 of back-to-back POSTs over one keep-alive loopback socket (each must be answered 200).
+
+    Hand-written on purpose: each request is one prepared `sendall`, the answer read up to its Content-Length, so
+    the client's own cost is a few microseconds; aiohttp's and `http.client`'s parsing (the latter's slower than
+    aiohttp's here: +3.3-4.2 ms over in-process) would otherwise count as the server's overhead."""
+    requests = [
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode("ascii")
+        + body
+        for body, content_type in bodies
+    ]
+    samples = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for index in range(OVERHEAD_WARMUP + queries):
+            started = time.perf_counter()
+            connection.sendall(requests[index % len(requests)])
+            status = read_response(connection)
+            if status != 200:
+                raise RuntimeError(f"query {index} was answered {status}")
+            if index >= OVERHEAD_WARMUP:
+                samples.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(samples)
+
+
+def read_response(connection: socket.socket) -> int:
+    """The status of one HTTP/1.1 response with a Content-Length, read whole from the socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += receive(connection)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))
+    while len(body) < length:
+        body += receive(connection)
+    return int(lines[0].split(" ", 2)[1])
+
+
+def receive(connection: socket.socket) -> bytes:
+    chunk = connection.recv(65536)
+    if not chunk:
+        raise RuntimeError("the server closed the connection")
+    return chunk
+
+
+def load_here(variant: str) -> Any:
+    """The variant loaded in this process as the service loads it (default threads and token cap)."""
+    from service.config import DEFAULTS
+    from service.model_store import BentoModelStore
+
+    store = BentoModelStore()
+    return store.load(store.describe(variant), DEFAULTS.threads, DEFAULTS.max_batch_tokens)
+
+
+def in_process_p50_ms(classifier: Any, items: list[Any], queries: int) -> float:
+    """p50 of the classifier called directly, one item at a time (no HTTP, no batcher)."""
+    samples = []
+    for index in range(OVERHEAD_WARMUP + queries):
+        started = time.perf_counter()
+        classifier.run([items[index % len(items)]])
+        if index >= OVERHEAD_WARMUP:
+            samples.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(samples)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,13 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="sentiment-minilm-l6-onnx-int8")
     parser.add_argument("--rates", default="2,40,100", help="comma-separated Poisson rates (req/s)")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each trial")
+    parser.add_argument("--overhead", action="store_true", help="also: lean-client HTTP vs in-process p50")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of --overhead")
     args = parser.parse_args(argv)
     task, kind = ("sentiment", "text") if args.variant.startswith("sentiment") else ("digits", "image")
     settings = MeasureSettings(
         trial_seconds=args.seconds, min_queries=50, repeats=1, warmup=20, max_samples=500, single_stream_seconds=5.0
     )
+    items = test_items(task, 1000, 0)
+    bodies = request_bodies(kind, items)
     with ServedVariant(task, kind, args.variant) as served:
-        trials = ServedTrials(served.url, request_bodies(kind, test_items(task, 1000, 0)), settings)
+        trials = ServedTrials(served.url, bodies, settings)
         try:
             trials.warm_up()
             single = trials.single_stream()
@@ -60,7 +142,22 @@ def main(argv: list[str] | None = None) -> int:
                 )
         finally:
             trials.close()
+        if args.overhead:
+            overhead(served, args.variant, items, bodies, args.rounds)
     return 0
+
+
+def overhead(served: ServedVariant, variant: str, items: list[Any], bodies: list[Body], rounds: int) -> None:
+    path = served.url.removeprefix(served.base_url)
+    classifier = load_here(variant)
+    for round_index in range(rounds):
+        http_p50 = lean_client_p50_ms(served.port, path, bodies, OVERHEAD_QUERIES)
+        local_p50 = in_process_p50_ms(classifier, items, OVERHEAD_QUERIES)
+        print(
+            f"overhead round {round_index + 1}: minimal-client HTTP single-stream p50 {http_p50:.2f} ms, in-process "
+            f"{local_p50:.2f} ms: +{http_p50 - local_p50:.2f} ms",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

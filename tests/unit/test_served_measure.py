@@ -3,8 +3,6 @@ a p99 bound (on a queue-like model of a server), and the median of repeated tria
 
 from __future__ import annotations
 
-import http.server
-import threading
 from typing import Any
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from models.loadgen import json_body
 from models.measure_plan import MeasureSettings
 from models.served_measure import MAX_DOUBLINGS, ServedTrials, median_trial, query_count, search_max_rate
+from tests.loopback import answering
 
 
 def test_query_count_has_a_floor_and_a_ceiling() -> None:
@@ -92,27 +91,11 @@ def test_search_never_offers_more_than_the_cap() -> None:
 
 def test_a_refused_single_stream_query_names_what_the_server_said() -> None:
     """A loopback server that answers every query 503 (as a worker still loading would): the error carries it."""
-
-    class Loading(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = b'{"error": {"type": "variant_unavailable"}}'
-            self.send_response(503)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Loading)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1/text/classify"
-    trials = ServedTrials(url, [json_body({"texts": ["hi"]})], MeasureSettings(warmup=1, min_samples=2))
-    try:
-        with pytest.raises(ValueError, match=r"query 1 was answered 503; last refusal: 503 .*variant_unavailable"):
-            trials.single_stream()
-    finally:
-        trials.close()
-        server.shutdown()
-        server.server_close()
+    with answering(503, b'{"error": {"type": "variant_unavailable"}}') as port:
+        url = f"http://127.0.0.1:{port}/v1/text/classify"
+        trials = ServedTrials(url, [json_body({"texts": ["hi"]})], MeasureSettings(warmup=1, min_samples=2))
+        try:
+            with pytest.raises(ValueError, match=r"query 1 was answered 503; last refusal: 503 .*variant_unavailable"):
+                trials.single_stream()
+        finally:
+            trials.close()
