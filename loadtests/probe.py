@@ -22,6 +22,7 @@ import socket
 import statistics
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from models.loadgen import Body  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, request_bodies  # noqa: E402
+from service.metric_names import GC_PAUSE  # noqa: E402
 
 NO_BOUND_MS = 1e9
 OVERHEAD_QUERIES = 600
@@ -105,6 +107,43 @@ def in_process_p50_ms(classifier: Any, items: list[Any], queries: int) -> float:
     return statistics.median(samples)
 
 
+GcPauses = dict[str, tuple[float, float, float]]  # generation -> (collections, seconds, collections over 10 ms)
+
+
+def gc_pauses(base_url: str) -> GcPauses:
+    """The workers' garbage-collection pauses so far (`scenario_serve_gc_pause_seconds`, summed over workers)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(base_url + "/metrics", timeout=30) as response:
+        text = response.read().decode("utf-8")
+    count: dict[str, float] = {}
+    total: dict[str, float] = {}
+    within_10ms: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != GC_PAUSE:
+            continue
+        for sample in family.samples:
+            generation = sample.labels["generation"]
+            if sample.name.endswith("_count"):
+                count[generation] = sample.value
+            elif sample.name.endswith("_sum"):
+                total[generation] = sample.value
+            elif sample.name.endswith("_bucket") and float(sample.labels["le"]) == 0.01:
+                within_10ms[generation] = sample.value
+    return {g: (count[g], total.get(g, 0.0), count[g] - within_10ms.get(g, 0.0)) for g in sorted(count)}
+
+
+def print_gc_pauses(before: GcPauses, after: GcPauses) -> None:
+    parts = []
+    for generation, (count, seconds, long) in after.items():
+        count0, seconds0, long0 = before.get(generation, (0.0, 0.0, 0.0))
+        parts.append(
+            f"generation {generation}: {count - count0:.0f} ({(seconds - seconds0) * 1000:.1f} ms in all, "
+            f"{long - long0:.0f} over 10 ms)"
+        )
+    print("GC pauses during the trials, all workers: " + "; ".join(parts))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", default="sentiment-minilm-l6-onnx-int8")
@@ -132,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"HTTP single-stream p50 {single['p50_ms']:.2f} p90 {single['p90_ms']:.2f} "
                 f"p99 {single['p99_ms']:.2f} ms"
             )
+            before = gc_pauses(served.base_url)
             for rate in (float(r) for r in args.rates.split(",")):
                 r = trials.trial(rate, NO_BOUND_MS)
                 print(
@@ -140,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['issue_lateness_p50_ms']} ms",
                     flush=True,
                 )
+            print_gc_pauses(before, gc_pauses(served.base_url))
         finally:
             trials.close()
         if args.overhead:

@@ -56,11 +56,13 @@ from service.errors import (
     echo,
     to_service_error,
 )
+from service.gc_pauses import time_gc_pauses
 from service.inputs import ImageInput, TextInput, parse_image_request, parse_text_request
 from service.middleware import HeaderLimits, JsonErrorPages, RequestCleanup, RequestDeadline, request_deadline
 from service.model_store import BentoModelStore, ModelStore
 from service.openapi import openapi_app
 from service.routing import load_selection
+from service.telemetry import skip_unexported_spans
 from service.workers import WorkerBoard, record_when_ready, start_accepting
 
 logger = logging.getLogger(__name__)
@@ -250,6 +252,7 @@ class ScenarioService:
 
     def __init__(self) -> None:
         self.config = ServiceConfig.from_env()
+        time_gc_pauses()
         self.engine = Engine(self.config, load_selection(self.config.selection_path), open_model_store())
         self.board = WorkerBoard()
         self._ready_recorder: asyncio.Future[None] | None = None
@@ -272,6 +275,8 @@ class ScenarioService:
         """Ready when this worker is, and no peer worker takes connections while still loading (service.workers)."""
         return self.engine.ready and not self.board.peers_loading()
 
+
+skip_unexported_spans()  # before BentoML builds this worker's ASGI app (service.telemetry)
 
 # The decorators made `ScenarioService` BentoML's Service object; mypy keeps a decorated class's own type.
 bento_service: bentoml.Service[ScenarioService] = ScenarioService

@@ -22,6 +22,7 @@ DROPPED_ITEMS = "scenario_serve_dropped_items_total"
 INFERENCE_FAILURES = "scenario_serve_inference_failures_total"
 FALLBACKS = "scenario_serve_fallbacks_total"
 CIRCUIT_STATE = "scenario_serve_circuit_state"
+GC_PAUSE = "scenario_serve_gc_pause_seconds"
 
 NO_LABEL = "none"  # the label value of a request that reached no task, scenario or variant
 
@@ -42,4 +43,5 @@ ALL_METRIC_NAMES = (
     INFERENCE_FAILURES,
     FALLBACKS,
     CIRCUIT_STATE,
+    GC_PAUSE,
 )

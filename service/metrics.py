@@ -145,3 +145,10 @@ CIRCUIT_STATE = Gauge(
     ["variant"],
     multiprocess_mode="max",
 )
+GC_PAUSE = Histogram(
+    names.GC_PAUSE,
+    "Garbage-collection pauses of a worker process, by generation (2: full); the event loop and every request in "
+    "flight on the worker wait that long",
+    ["generation"],
+    buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+)

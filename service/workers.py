@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -54,6 +55,7 @@ class WorkerBoard:
 
     def _prepare(self) -> bool:
         try:
+            prune_dead_servers(self.directory.parent)
             self.directory.mkdir(parents=True, exist_ok=True)
             for state in (ACCEPTING, READY):  # a pid reused from an earlier server's worker starts afresh
                 (self.directory / f"{self.pid}.{state}").unlink(missing_ok=True)
@@ -104,6 +106,16 @@ class WorkerBoard:
             self.directory.rmdir()
         except OSError:
             pass  # peers still there
+
+
+def prune_dead_servers(root: Path) -> None:
+    """Remove the state directories of servers whose parent process is gone (a server killed outright leaves its
+    workers' entries behind; a few empty files each)."""
+    if not root.is_dir():
+        return
+    for directory in root.iterdir():
+        if directory.name.isdigit() and not psutil.pid_exists(int(directory.name)):
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 async def start_accepting(board: WorkerBoard, is_ready: Callable[[], bool], max_wait_s: float = MAX_WAIT_S) -> bool:

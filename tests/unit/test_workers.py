@@ -105,3 +105,12 @@ def test_without_a_writable_directory_a_worker_acts_alone(tmp_path: Path) -> Non
     assert asyncio.run(start_accepting(alone, lambda: False)) is False
     assert alone.peers_loading() == set()
     alone.leave()
+
+
+def test_the_states_of_servers_whose_parent_is_gone_are_pruned(tmp_path: Path, peer: subprocess.Popen[bytes]) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for parent in (dead.pid, peer.pid):
+        WorkerBoard(tmp_path / str(parent), pid=4242, parent=parent).mark(READY)
+    WorkerBoard(tmp_path / str(os.getpid()), pid=4243, parent=os.getpid())
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([str(peer.pid), str(os.getpid())])
