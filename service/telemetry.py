@@ -3,9 +3,9 @@
 BentoML wraps every request in OpenTelemetry spans (a server span, and one per ASGI receive and send), and its
 sampler records them even at `tracing.sample_rate` 0, BentoML's default, where none is ever exported. BentoML's
 request-timeout middleware then keeps each request's context, its span included, alive for the traffic timeout
-(60 s): about 21 objects per request instead of 6 (counted in process), which at 100 req/s keep tens of
-thousands of objects in the oldest generation and make the worker's full garbage collections longer and more
-frequent (`scenario_serve_gc_pause_seconds`). So at sample rate 0 the classify paths join
+(60 s): the spans, their attributes and locks were most of what each request left alive, which at 100 req/s
+kept tens of thousands of objects in the oldest generation and made the worker's full garbage collections
+longer and more frequent (`scenario_serve_gc_pause_seconds`; README, Results). So at sample rate 0 the classify paths join
 `tracing.excluded_urls`; with a sample rate above 0 (tracing turned on in BentoML's configuration) nothing
 changes and every request is traced.
 """
