@@ -5,9 +5,9 @@ sampler records them even at `tracing.sample_rate` 0, BentoML's default, where n
 request-timeout middleware then keeps each request's context, its span included, alive for the traffic timeout
 (60 s): the spans, their attributes and locks were most of what each request left alive, which at 100 req/s
 kept tens of thousands of objects in the oldest generation and made the worker's full garbage collections
-longer and more frequent (`scenario_serve_gc_pause_seconds`; README, Results). So at sample rate 0 the classify paths join
-`tracing.excluded_urls`; with a sample rate above 0 (tracing turned on in BentoML's configuration) nothing
-changes and every request is traced.
+longer and more frequent (`scenario_serve_gc_pause_seconds`; README, Results). So at sample rate 0 the
+classify paths join `tracing.excluded_urls`; with a sample rate above 0 (tracing turned on in BentoML's
+configuration) nothing changes and every request is traced.
 """
 
 from __future__ import annotations
