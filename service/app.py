@@ -56,7 +56,7 @@ from service.errors import (
     echo,
     to_service_error,
 )
-from service.gc_pauses import time_gc_pauses
+from service.gc_pauses import record_gc_pauses_forever, time_gc_pauses
 from service.inputs import ImageInput, TextInput, parse_image_request, parse_text_request
 from service.middleware import HeaderLimits, JsonErrorPages, RequestCleanup, RequestDeadline, request_deadline
 from service.model_store import BentoModelStore, ModelStore
@@ -256,18 +256,21 @@ class ScenarioService:
         self.engine = Engine(self.config, load_selection(self.config.selection_path), open_model_store())
         self.board = WorkerBoard()
         self._ready_recorder: asyncio.Future[None] | None = None
+        self._gc_recorder: asyncio.Future[None] | None = None
 
     @bentoml.on_startup
     async def start_loading(self) -> None:
         self.engine.start()
         self._ready_recorder = asyncio.ensure_future(record_when_ready(self.board, lambda: self.engine.ready))
+        self._gc_recorder = asyncio.ensure_future(record_gc_pauses_forever())
         # A worker respawned beside a ready one takes no connection before its variants are ready (service.workers).
         await start_accepting(self.board, lambda: self.engine.ready)
 
     @bentoml.on_shutdown
     async def stop(self) -> None:
-        if self._ready_recorder is not None:
-            self._ready_recorder.cancel()
+        for task in (self._ready_recorder, self._gc_recorder):
+            if task is not None:
+                task.cancel()
         self.board.leave()
         await self.engine.close()
 
