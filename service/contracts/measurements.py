@@ -30,6 +30,10 @@ def _absent_if_none(value: object) -> bool:
     return value is None
 
 
+def _absent_if_empty(value: list[object]) -> bool:
+    return not value
+
+
 # --- how it was measured --------------------------------------------------------------------------------------
 
 
@@ -146,10 +150,22 @@ class ServerSearch(Strict):
 
     p99_bound_ms: float
     target_rps: float
-    max_rate_rps: float = Field(ge=0, description="highest rate whose p99 met the bound; 0 when none did")
+    max_rate_rps: float = Field(
+        ge=0,
+        description="highest rate whose p99 met the bound, confirmed by repeated trials (their median) when "
+        "repeats > 1: the target's rate when no higher one held; 0 when none did",
+    )
     at_target: ServerTrial
     trials: list[ServerTrial] = Field(min_length=1, description="in the order run; the first is at_target")
-    at_max_rate: ServerTrial | None = Field(None, exclude_if=_absent_if_none)  # the best rate, repeated
+    at_max_rate: ServerTrial | None = Field(None, exclude_if=_absent_if_none)  # the confirmed rate, repeated
+    search_max_rate_rps: float | None = Field(
+        None, exclude_if=_absent_if_none, description="the search's best single trial, before confirmation"
+    )
+    unconfirmed: list[ServerTrial] = Field(
+        default_factory=list,
+        exclude_if=_absent_if_empty,
+        description="repeated trials at higher rates whose median missed the bound",
+    )
 
 
 class OfflineBatch(Strict):

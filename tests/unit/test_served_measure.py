@@ -9,7 +9,14 @@ import pytest
 
 from models.loadgen import json_body
 from models.measure_plan import MeasureSettings
-from models.served_measure import MAX_DOUBLINGS, ServedTrials, median_trial, query_count, search_max_rate
+from models.served_measure import (
+    MAX_DOUBLINGS,
+    ServedTrials,
+    confirm_max_rate,
+    median_trial,
+    query_count,
+    search_max_rate,
+)
 from tests.loopback import answering
 
 
@@ -99,3 +106,34 @@ def test_a_refused_single_stream_query_names_what_the_server_said() -> None:
                 trials.single_stream()
         finally:
             trials.close()
+
+
+def repeats_meeting_below(limit_rps: float) -> tuple[list[float], Any]:
+    tried: list[float] = []
+
+    def repeated(rate: float) -> dict[str, Any]:
+        tried.append(rate)
+        return {"rate_rps": rate, "meets_bound": rate <= limit_rps}
+
+    return tried, repeated
+
+
+def test_a_lucky_best_rate_is_stepped_down_until_its_repeats_hold() -> None:
+    tried, repeated = repeats_meeting_below(80.0)
+    rate, at_max, missed = confirm_max_rate(repeated, best_rps=100.0, floor_rps=40.0, step_down=0.85)
+    assert tried == [100.0, 85.0, 72.25]
+    assert rate == 72.25 and at_max is not None and at_max["rate_rps"] == 72.25
+    assert [m["rate_rps"] for m in missed] == [100.0, 85.0]
+
+
+def test_a_best_rate_whose_repeats_hold_is_kept() -> None:
+    tried, repeated = repeats_meeting_below(150.0)
+    assert confirm_max_rate(repeated, 100.0, 40.0)[:1] == (100.0,) and tried == [100.0]
+
+
+def test_confirming_falls_back_to_the_floor_and_is_bounded() -> None:
+    tried, repeated = repeats_meeting_below(0.0)
+    rate, at_max, missed = confirm_max_rate(repeated, 100.0, floor_rps=60.0, step_down=0.85, max_confirmations=9)
+    assert tried == [100.0, 85.0, 72.25, 61.413] and rate == 60.0 and at_max is None and len(missed) == 4
+    tried, repeated = repeats_meeting_below(0.0)
+    assert confirm_max_rate(repeated, 100.0, 0.0, max_confirmations=2)[0] == 0.0 and len(tried) == 2
