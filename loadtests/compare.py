@@ -28,6 +28,8 @@ from models.loadgen import Body, json_body, multipart_body  # noqa: E402
 from models.measure_plan import MeasureSettings, ServerTarget, sample_items  # noqa: E402
 from models.served import BentoServer, ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, png_bytes, request_bodies  # noqa: E402
+from service.contracts import ServerSearch  # noqa: E402
+from service.contracts.measurements import ServerTrial  # noqa: E402
 
 PEER_FILE = "loadtests/naive_peer.py"
 START_RPS = 2.0  # the first trial's rate; the search doubles up from it or bisects down to 0
@@ -66,7 +68,7 @@ def peer_bodies(kind: str, items: list[Any]) -> list[Body]:
 
 def search(
     url: str, bodies: list[Body], settings: MeasureSettings, bound_ms: float, estimate_rps: float
-) -> dict[str, Any]:
+) -> ServerSearch:
     trials = ServedTrials(url, bodies, settings)
     try:
         trials.warm_up()
@@ -75,12 +77,12 @@ def search(
         trials.close()
 
 
-def at_max(result: dict[str, Any]) -> dict[str, Any]:
-    best = result["max_rate_rps"]
-    confirmed = result.get("at_max_rate")
-    if confirmed is not None:
-        return confirmed
-    return next((t for t in result["trials"] if t["rate_rps"] == best and t["meets_bound"]), result["at_target"])
+def at_max(result: ServerSearch) -> ServerTrial:
+    """The trials at the highest rate: its confirming repeats, else the search's trial at it, else the target's."""
+    if result.at_max_rate is not None:
+        return result.at_max_rate
+    best = result.max_rate_rps
+    return next((t for t in result.trials if t.rate_rps == best and t.meets_bound), result.at_target)
 
 
 def compare_task(task: str, settings: MeasureSettings, bound_ms: float) -> list[dict[str, Any]]:
@@ -102,17 +104,18 @@ def compare_task(task: str, settings: MeasureSettings, bound_ms: float) -> list[
     return rows
 
 
-def row(task: str, server: str, variant: str, result: dict[str, Any]) -> dict[str, Any]:
+def row(task: str, server: str, variant: str, result: ServerSearch) -> dict[str, Any]:
     best = at_max(result)
     return {
         "task": task,
         "server": server,
         "variant": variant,
-        "max_rate_rps": result["max_rate_rps"],
-        "p50_ms": best["p50_ms"],
-        "p99_ms": best["p99_ms"],
-        "p99_spread_ms": best.get("p99_spread_ms"),
-        "trials": len(result["trials"]),
+        "max_rate_rps": result.max_rate_rps,
+        "search_max_rate_rps": result.search_max_rate_rps,
+        "p50_ms": best.p50_ms,
+        "p99_ms": best.p99_ms,
+        "p99_spread_ms": best.p99_spread_ms,
+        "trials": len(result.trials) + len(result.unconfirmed) + (result.at_max_rate is not None),
     }
 
 

@@ -25,6 +25,7 @@ from loadtests.compare import test_items  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ENDPOINTS, BentoServer  # noqa: E402
 from models.served_measure import ServedTrials, median_trial, request_bodies  # noqa: E402
+from service.contracts.measurements import ServerTrial  # noqa: E402
 
 
 def server_scenarios(selection: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -37,18 +38,18 @@ def server_scenarios(selection: dict[str, Any]) -> list[tuple[str, str, str, dic
     return found
 
 
-def check(route: dict[str, Any], live: dict[str, Any], tolerance: float) -> dict[str, Any]:
+def check(route: dict[str, Any], live: ServerTrial, tolerance: float) -> dict[str, Any]:
     predicted = route["evidence"]["metrics"]
     bound = route["constraints"]["p99_latency_ms"]
-    off = (live["p99_ms"] - predicted["p99_ms"]) / predicted["p99_ms"]
+    off = (live.p99_ms - predicted["p99_ms"]) / predicted["p99_ms"]
     return {
         "variant": route["variant"],
         "target_rps": route["constraints"]["target_rps"],
         "p99_bound_ms": bound,
         "predicted": {key: predicted[key] for key in ("p50_ms", "p95_ms", "p99_ms")},
-        "live": {key: live[key] for key in ("p50_ms", "p95_ms", "p99_ms", "outcomes", "repeats_p99_ms")},
+        "live": live.model_dump(include={"p50_ms", "p95_ms", "p99_ms", "outcomes", "repeats_p99_ms"}),
         "p99_off_pct": round(100 * off, 1),
-        "within_bound": live["p99_ms"] <= bound and set(live["outcomes"]) == {"200"},
+        "within_bound": live.p99_ms <= bound and set(live.outcomes) == {"200"},
         "within_tolerance": abs(off) <= tolerance,
     }
 

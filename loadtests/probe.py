@@ -167,17 +167,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"workers {len(served.worker_pids())}, peak RSS {served.worker_peak_rss_mb()} MB, "
                 f"libtorch mapped: {served.workers_map('libtorch')}"
             )
-            print(
-                f"HTTP single-stream p50 {single['p50_ms']:.2f} p90 {single['p90_ms']:.2f} "
-                f"p99 {single['p99_ms']:.2f} ms"
-            )
+            print(f"HTTP single-stream p50 {single.p50_ms:.2f} p90 {single.p90_ms:.2f} p99 {single.p99_ms:.2f} ms")
             before = gc_pauses(served.base_url)
             for rate in (float(r) for r in args.rates.split(",")):
                 r = trials.trial(rate, NO_BOUND_MS)
                 print(
-                    f"rate {rate:g}: achieved {r['achieved_rps']} p50 {r['p50_ms']:.1f} p95 {r['p95_ms']:.1f} "
-                    f"p99 {r['p99_ms']:.1f} ms, outcomes {r['outcomes']}, client lateness p50 "
-                    f"{r['issue_lateness_p50_ms']} ms",
+                    f"rate {rate:g}: achieved {r.achieved_rps} p50 {r.p50_ms:.1f} p95 {r.p95_ms:.1f} "
+                    f"p99 {r.p99_ms:.1f} ms, outcomes {r.outcomes}, client lateness p50 {r.issue_lateness_p50_ms} ms",
                     flush=True,
                 )
             print_gc_pauses(before, gc_pauses(served.base_url))

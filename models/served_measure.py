@@ -2,8 +2,8 @@
 routes one variant (`models.served`), with repeated trials and their spread.
 
 The in-process half (`models.harness.run_job`) stays a separate column; `select` uses these numbers for
-single-stream and server scenarios, and the served worker's peak memory. `ServedTrials` answers plain dicts (the
-load tests in `loadtests/` read them too); `measure_served` validates them into the measurements contract.
+single-stream and server scenarios, and the served worker's peak memory. `ServedTrials` answers the measurements
+contract's types (`LatencySummary`, `ServerTrial`, `ServerSearch`), which the load tests in `loadtests/` read too.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from models.loadgen import Body, HttpClient, json_body, poisson_arrivals, poisson_trial, single_stream, trial_rng
 from models.served import ServedVariant, ServerError
 from service.contracts import ServerSearch
-from service.contracts.measurements import LatencySummary
+from service.contracts.measurements import LatencySummary, ServerTrial
 from service.metric_names import QUEUED_ITEMS
 
 if TYPE_CHECKING:
@@ -46,27 +46,36 @@ def query_count(rate_rps: float, trial_seconds: float, min_queries: int) -> int:
     return min(wanted, longest)
 
 
+@dataclass(frozen=True)
+class RateSearch:
+    """What `search_max_rate` found: the highest rate of a single trial that met the bound, and every trial."""
+
+    max_rate_rps: float
+    at_target: ServerTrial
+    trials: list[ServerTrial]
+
+
 def search_max_rate(
-    trial: Callable[[float], dict[str, Any]],
+    trial: Callable[[float], ServerTrial],
     target_rps: float,
     estimate_rps: float,
     steps: int,
     max_doublings: int = MAX_DOUBLINGS,
     max_rate_rps: float = math.inf,
-) -> dict[str, Any]:
+) -> RateSearch:
     """The highest Poisson rate whose p99 meets the bound: a trial at the target, then a bounded search.
 
-    `trial(rate)` returns a record with `rate_rps` and `meets_bound`. If the target meets the bound, the upper
+    `trial(rate)` runs one trial (or repeated ones) at `rate`. If the target meets the bound, the upper
     end is found from max(2 x target, estimate), doubling while rates still meet it (at most `max_doublings`
     more trials, never beyond `max_rate_rps`); otherwise the search runs between 0 and the target. Then `steps`
     bisection trials. `max_rate_rps` is the highest rate of any trial that met the bound (0 if none did).
     """
-    trials: list[dict[str, Any]] = []
+    trials: list[ServerTrial] = []
 
     def meets(rate: float) -> bool:
         record = trial(rate)
         trials.append(record)
-        return bool(record["meets_bound"])
+        return record.meets_bound
 
     low, high = 0.0, target_rps
     if meets(target_rps):
@@ -86,29 +95,29 @@ def search_max_rate(
                 low = middle
             else:
                 high = middle
-    best = max((t["rate_rps"] for t in trials if t["meets_bound"]), default=0.0)
-    return {"max_rate_rps": best, "at_target": trials[0], "trials": trials}
+    best = max((t.rate_rps for t in trials if t.meets_bound), default=0.0)
+    return RateSearch(max_rate_rps=best, at_target=trials[0], trials=trials)
 
 
 def confirm_max_rate(
-    repeated: Callable[[float], dict[str, Any]],
+    repeated: Callable[[float], ServerTrial],
     best_rps: float,
     floor_rps: float,
     step_down: float = STEP_DOWN,
     max_confirmations: int = MAX_CONFIRMATIONS,
-) -> tuple[float, dict[str, Any] | None, list[dict[str, Any]]]:
+) -> tuple[float, ServerTrial | None, list[ServerTrial]]:
     """The search's best single trial can be lucky: repeat trials at `best_rps` and, while their median misses the
     bound, step down by `step_down`, at most `max_confirmations` times, never to `floor_rps` or below (a rate
     already known to hold: the repeated target, or 0). Answers the confirmed rate, its repeated trials (None when
     it fell back to the floor) and the repeated trials that missed, highest rate first."""
-    missed: list[dict[str, Any]] = []
+    missed: list[ServerTrial] = []
     rate = best_rps
     for _ in range(max_confirmations):
         if rate <= floor_rps:
             break
         record = repeated(round(rate, 3))
-        if record["meets_bound"]:
-            return record["rate_rps"], record, missed
+        if record.meets_bound:
+            return record.rate_rps, record, missed
         missed.append(record)
         rate *= step_down
     return floor_rps, None, missed
@@ -127,12 +136,11 @@ def png_bytes(image: Any) -> bytes:
     return buffer.getvalue()
 
 
-def median_trial(trials: list[dict[str, Any]]) -> dict[str, Any]:
+def median_trial(trials: list[ServerTrial]) -> ServerTrial:
     """The trial of median p99 (the lower middle one for an even count), with every repeat's p99 beside it."""
-    ranked = sorted(trials, key=lambda t: t["p99_ms"])
-    chosen = dict(ranked[(len(ranked) - 1) // 2])
-    p99s = [t["p99_ms"] for t in trials]
-    return {**chosen, "repeats_p99_ms": p99s, "p99_spread_ms": [min(p99s), max(p99s)]}
+    chosen = sorted(trials, key=lambda t: t.p99_ms)[(len(trials) - 1) // 2]
+    p99s = [t.p99_ms for t in trials]
+    return chosen.model_copy(update={"repeats_p99_ms": p99s, "p99_spread_ms": (min(p99s), max(p99s))})
 
 
 class ServedTrials:
@@ -162,23 +170,24 @@ class ServedTrials:
         gc.collect()
         gc.freeze()
 
-    def single_stream(self) -> dict[str, Any]:
+    def single_stream(self) -> LatencySummary:
         s = self.settings
         try:
-            return self.loop.run_until_complete(
+            summary = self.loop.run_until_complete(
                 single_stream(self.client.send, s.warmup, s.min_samples, s.max_samples, s.single_stream_seconds)
             )
         except ValueError as exc:  # a query answered other than 200: say what the server said
             raise ValueError(f"{exc}; last refusal: {self.client.last_refusal or '(none)'}") from exc
+        return LatencySummary.model_validate(summary)
 
-    def trial(self, rate_rps: float, bound_ms: float, repeat: int = 0) -> dict[str, Any]:
+    def trial(self, rate_rps: float, bound_ms: float, repeat: int = 0) -> ServerTrial:
         """One Poisson trial at `rate_rps`, arrivals seeded by (seed + repeat, rate), on a drained server."""
         rate = max(round(rate_rps, 3), 0.001)
         count = query_count(rate, self.settings.trial_seconds, self.settings.min_queries)
         arrivals = poisson_arrivals(rate, count, trial_rng(self.settings.seed + repeat, rate))
         self.loop.run_until_complete(self._settle())
         record = self.loop.run_until_complete(poisson_trial(self.client.send, arrivals, bound_ms))
-        return {"rate_rps": rate, **record}
+        return ServerTrial.model_validate({"rate_rps": rate, **record})
 
     async def _settle(self) -> None:
         """Wait until no worker has queued items and a lone request is answered about as fast as when idle: a
@@ -203,28 +212,34 @@ class ServedTrials:
         await self.client.send(0)
         return loop.time() - started
 
-    def repeated(self, rate_rps: float, bound_ms: float) -> dict[str, Any]:
+    def repeated(self, rate_rps: float, bound_ms: float) -> ServerTrial:
         return median_trial([self.trial(rate_rps, bound_ms, repeat) for repeat in range(self.settings.repeats)])
 
-    def search(self, target: ServerTarget, estimate_rps: float) -> dict[str, Any]:
-        """Repeated trials at the target, the search for the highest rate within the bound, its rate repeated."""
+    def search(self, target: ServerTarget, estimate_rps: float) -> ServerSearch:
+        """Repeated trials at the target, the search for the highest rate within the bound, that rate confirmed."""
 
-        def trial(rate: float) -> dict[str, Any]:
+        def trial(rate: float) -> ServerTrial:
             if rate == target.target_rps:
                 return self.repeated(rate, target.p99_bound_ms)
             return self.trial(rate, target.p99_bound_ms)
 
-        result = search_max_rate(
+        found = search_max_rate(
             trial, target.target_rps, estimate_rps, self.settings.search_steps, max_rate_rps=MAX_OFFERED_RPS
         )
-        best = result["max_rate_rps"]
-        if best > 0 and best != target.target_rps and self.settings.repeats > 1:
-            floor = target.target_rps if result["at_target"]["meets_bound"] else 0.0
-            confirmed, at_max, missed = confirm_max_rate(lambda r: self.repeated(r, target.p99_bound_ms), best, floor)
-            result.update(max_rate_rps=confirmed, search_max_rate_rps=best, unconfirmed=missed)
-            if at_max is not None:
-                result["at_max_rate"] = at_max
-        return {"p99_bound_ms": target.p99_bound_ms, "target_rps": target.target_rps, **result}
+        search = ServerSearch(
+            p99_bound_ms=target.p99_bound_ms,
+            target_rps=target.target_rps,
+            max_rate_rps=found.max_rate_rps,
+            at_target=found.at_target,
+            trials=found.trials,
+        )
+        best = found.max_rate_rps
+        if best == 0 or best == target.target_rps or self.settings.repeats == 1:
+            return search
+        floor = target.target_rps if found.at_target.meets_bound else 0.0
+        confirmed, at_max, missed = confirm_max_rate(lambda r: self.repeated(r, target.p99_bound_ms), best, floor)
+        update = {"max_rate_rps": confirmed, "search_max_rate_rps": best, "unconfirmed": missed, "at_max_rate": at_max}
+        return search.model_copy(update=update)
 
 
 @dataclass(frozen=True)
@@ -255,7 +270,7 @@ def measure_served(
         trials = ServedTrials(served.url, request_bodies(kind, items), settings)
         try:
             trials.warm_up()
-            latency = LatencySummary.model_validate(trials.single_stream())
+            latency = trials.single_stream()
             progress(f"{variant}: HTTP single-stream p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
             # the search's first probe above the target: what the workers could do back to back, one item at a
             # time (never the in-process batch throughput, whose overload would only leave a backlog behind)
@@ -263,7 +278,7 @@ def measure_served(
             servers = []
             for target in targets:
                 progress(f"{variant}: server, p99 <= {target.p99_bound_ms:g} ms at {target.target_rps:g} rps")
-                servers.append(ServerSearch.model_validate(trials.search(target, estimate_rps)))
+                servers.append(trials.search(target, estimate_rps))
         except ValueError as exc:
             raise ServerError(f"{variant} over HTTP: {exc}\nthe server's log ends:\n{served.log_tail()}") from exc
         finally:

@@ -387,7 +387,7 @@ class Engine:
     # -- tables for /v1/scenarios and /v1/models --
 
     def scenarios_table(self) -> dict[str, Any]:
-        return scenarios_view(self.table, self.config.selection_path).model_dump()
+        return scenarios_view(self.table, self.config.selection_path).model_dump(mode="json")
 
     def models_table(self) -> dict[str, Any]:
         """Blocking (it lists the model store): run it in a thread."""

@@ -34,7 +34,7 @@ class ScenarioSelection(BaseModel):
     """One scenario of one task: the chosen variant, ordered fallbacks, and why.
 
     `evidence` is select's (`service.contracts.SelectionEvidence`, validated in full on load) or a hand-written
-    note (`service.contracts.evidence.HandNote`); `evidence_json()` is what GET /v1/scenarios shows.
+    note (`service.contracts.evidence.HandNote`); GET /v1/scenarios shows it as it is.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -48,11 +48,6 @@ class ScenarioSelection(BaseModel):
     def select_evidence(self) -> SelectionEvidence | None:
         """select's evidence; None for a hand-written note (or none)."""
         return self.evidence if isinstance(self.evidence, SelectionEvidence) else None
-
-    def evidence_json(self) -> dict[str, Any]:
-        """The evidence as the selection file has it."""
-        evidence = self.evidence
-        return evidence.model_dump(mode="json") if isinstance(evidence, SelectionEvidence) else dict(evidence)
 
     @model_validator(mode="after")
     def _fallbacks_distinct(self) -> ScenarioSelection:

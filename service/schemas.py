@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from service.contracts.evidence import RouteEvidence
+
 MAX_SCENARIO_CHARS = 64
 """Characters of a scenario name, in the body or the X-Scenario header (names in the selection file are short)."""
 
@@ -99,7 +101,7 @@ class ScenarioRoute(BaseModel):
     fallback: bool
     constraints: dict[str, Any]
     objective: str
-    evidence: dict[str, Any]
+    evidence: RouteEvidence = Field(description="select's evidence, or the hand-written note of a route")
     variants: list[RouteVariant]
 
 

@@ -62,7 +62,7 @@ def scenario_route(
         fallback=serving is not None and serving != chosen.variant,
         constraints=chosen.constraints,
         objective=chosen.objective,
-        evidence=chosen.evidence_json(),
+        evidence=chosen.evidence,
         variants=[
             schemas.RouteVariant(
                 name=variant,

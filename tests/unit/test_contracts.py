@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from models.evaluate import gate
 from models.report import render_report, report_data
@@ -28,11 +28,13 @@ from service.contracts import (
     is_select_evidence,
     read_metadata,
 )
+from service.contracts.evidence import RouteEvidence
 from service.routing import SelectionError, load_selection, parse_selection
 
 REPO = Path(__file__).resolve().parents[2]
 REPORT_DATA = REPO / "tests" / "data" / "report"
 SELECTIONS = (REPO / "service" / "selection.json", REPORT_DATA / "selection.json")
+EVIDENCE: TypeAdapter[RouteEvidence] = TypeAdapter(RouteEvidence)  # as GET /v1/scenarios shows a route's evidence
 K8S_SELECTION = REPO / "deploy" / "kubernetes" / "base" / "selection.json"
 STORES = {  # read only: every model.yaml of the user's store and of the test store (BENTOML_HOME, conftest)
     "user store": Path.home() / "bentoml",
@@ -138,7 +140,9 @@ def test_committed_selection_evidence_round_trips_byte_for_byte(path: Path) -> N
     for task in load_selection(path).tasks.values():
         for route in task.scenarios.values():  # typed on load; GET /v1/scenarios shows it as the file has it
             assert isinstance(route.evidence, SelectionEvidence) and route.select_evidence() is route.evidence
-            assert json.dumps(route.evidence_json()) == json.dumps(next(in_file)["evidence"])
+            assert json.dumps(EVIDENCE.dump_python(route.evidence, mode="json")) == json.dumps(
+                next(in_file)["evidence"]
+            )
 
 
 def test_the_deployed_selection_without_evidence_still_loads() -> None:
@@ -253,7 +257,7 @@ def test_hand_written_notes_are_kept_as_evidence_without_being_select_s() -> Non
     route["evidence"] = {"note": "picked by hand"}
     parsed = parse_selection(selection).tasks["sentiment"].scenarios["realtime"]
     assert parsed.evidence == {"note": "picked by hand"} and parsed.select_evidence() is None
-    assert parsed.evidence_json() == {"note": "picked by hand"}
+    assert EVIDENCE.dump_python(parsed.evidence, mode="json") == {"note": "picked by hand"}
     route["evidence"] = {"note": "by hand", "feasible": True}  # one of select's keys: then all of them
     with pytest.raises(SelectionError, match=r"realtime\.evidence\.message: Field required"):
         parse_selection(selection)

@@ -3,12 +3,12 @@ a p99 bound (on a queue-like model of a server), and the median of repeated tria
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from models.loadgen import json_body
-from models.measure_plan import MeasureSettings
+from models.measure_plan import MeasureSettings, ServerTarget
 from models.served_measure import (
     MAX_DOUBLINGS,
     ServedTrials,
@@ -17,6 +17,8 @@ from models.served_measure import (
     query_count,
     search_max_rate,
 )
+from service.contracts import ServerSearch
+from service.contracts.measurements import ServerTrial
 from tests.loopback import answering
 
 
@@ -26,14 +28,31 @@ def test_query_count_has_a_floor_and_a_ceiling() -> None:
     assert query_count(1.0, 4.0, 100) == 16  # ... unless that stretches the trial beyond 4x
 
 
-def fake_trials(capacity: float, bound_ms: float) -> tuple[list[float], Any]:
+def record(rate: float, p99_ms: float, meets: bool) -> ServerTrial:
+    """A trial's record with only what the search reads filled in."""
+    return ServerTrial(
+        rate_rps=rate,
+        queries=1,
+        achieved_rps=rate,
+        outcomes={"200": 1},
+        p99_ms_by_outcome={},
+        p50_ms=p99_ms,
+        p95_ms=p99_ms,
+        p99_ms=p99_ms,
+        issue_lateness_p50_ms=None,
+        meets_bound=meets,
+        stopped_early=False,
+    )
+
+
+def fake_trials(capacity: float, bound_ms: float) -> tuple[list[float], Callable[[float], ServerTrial]]:
     """A queue-like p99(rate): fine at low load, unbounded as the rate nears `capacity`."""
     visited: list[float] = []
 
-    def trial(rate: float) -> dict[str, Any]:
+    def trial(rate: float) -> ServerTrial:
         visited.append(rate)
         p99 = 2.0 / (1.0 - rate / capacity) if rate < capacity else float("inf")
-        return {"rate_rps": rate, "p99_ms": p99, "meets_bound": p99 <= bound_ms}
+        return record(rate, p99, p99 <= bound_ms)
 
     return visited, trial
 
@@ -46,54 +65,50 @@ def test_search_bisects_up_from_a_target_that_meets_the_bound() -> None:
     visited, trial = fake_trials(capacity=100.0, bound_ms=20.0)  # true max rate 90
     result = search_max_rate(trial, target_rps=10.0, estimate_rps=120.0, steps=6)
     assert visited[:2] == [10.0, 120.0]  # the target, then the estimate as the first upper probe
-    assert result["at_target"]["rate_rps"] == 10.0 and result["at_target"]["meets_bound"]
-    assert len(result["trials"]) == 2 + 6
-    assert result["max_rate_rps"] <= true_max_rate(100.0, 20.0)
-    assert result["max_rate_rps"] >= true_max_rate(100.0, 20.0) - (120.0 - 10.0) / 2**6
-    assert result["max_rate_rps"] == max(t["rate_rps"] for t in result["trials"] if t["meets_bound"])
+    assert result.at_target.rate_rps == 10.0 and result.at_target.meets_bound
+    assert len(result.trials) == 2 + 6
+    assert result.max_rate_rps <= true_max_rate(100.0, 20.0)
+    assert result.max_rate_rps >= true_max_rate(100.0, 20.0) - (120.0 - 10.0) / 2**6
+    assert result.max_rate_rps == max(t.rate_rps for t in result.trials if t.meets_bound)
 
 
 def test_search_doubles_from_the_target_when_the_estimate_is_low() -> None:
     visited, trial = fake_trials(capacity=100.0, bound_ms=20.0)
     result = search_max_rate(trial, target_rps=10.0, estimate_rps=5.0, steps=3)
     assert visited[:4] == [10.0, 20.0, 40.0, 80.0]
-    assert 80.0 <= result["max_rate_rps"] <= 90.0
+    assert 80.0 <= result.max_rate_rps <= 90.0
 
 
 def test_search_below_a_target_that_misses_the_bound() -> None:
     visited, trial = fake_trials(capacity=100.0, bound_ms=20.0)
     result = search_max_rate(trial, target_rps=150.0, estimate_rps=1000.0, steps=5)
-    assert not result["at_target"]["meets_bound"]
+    assert not result.at_target.meets_bound
     assert len(visited) == 1 + 5 and all(rate < 150.0 for rate in visited[1:])
-    assert 0 < result["max_rate_rps"] <= 90.0
+    assert 0 < result.max_rate_rps <= 90.0
 
 
 def test_search_is_bounded_and_reports_zero_when_nothing_meets() -> None:
     visited, trial = fake_trials(capacity=1e12, bound_ms=1e6)  # always meets: the doubling must stop
     result = search_max_rate(trial, target_rps=10.0, estimate_rps=0.0, steps=4)
     assert len(visited) == 1 + MAX_DOUBLINGS + 1
-    assert result["max_rate_rps"] == visited[-1] == 10.0 * 2 ** (MAX_DOUBLINGS + 1)
+    assert result.max_rate_rps == visited[-1] == 10.0 * 2 ** (MAX_DOUBLINGS + 1)
     _, never = fake_trials(capacity=1.0, bound_ms=1.0)
     nothing = search_max_rate(never, target_rps=10.0, estimate_rps=50.0, steps=3)
-    assert nothing["max_rate_rps"] == 0.0 and len(nothing["trials"]) == 4
+    assert nothing.max_rate_rps == 0.0 and len(nothing.trials) == 4
 
 
 def test_median_trial_keeps_the_middle_repeat_and_the_spread() -> None:
-    trials = [
-        {"p99_ms": 30.0, "meets_bound": True},
-        {"p99_ms": 80.0, "meets_bound": False},
-        {"p99_ms": 40.0, "meets_bound": True},
-    ]
+    trials = [record(50.0, 30.0, True), record(50.0, 80.0, False), record(50.0, 40.0, True)]
     chosen = median_trial(trials)
-    assert chosen["p99_ms"] == 40.0 and chosen["meets_bound"]
-    assert chosen["repeats_p99_ms"] == [30.0, 80.0, 40.0] and chosen["p99_spread_ms"] == [30.0, 80.0]
-    assert median_trial(trials[:2])["p99_ms"] == 30.0  # an even count keeps the lower middle one
+    assert chosen.p99_ms == 40.0 and chosen.meets_bound
+    assert chosen.repeats_p99_ms == [30.0, 80.0, 40.0] and chosen.p99_spread_ms == (30.0, 80.0)
+    assert median_trial(trials[:2]).p99_ms == 30.0  # an even count keeps the lower middle one
 
 
 def test_search_never_offers_more_than_the_cap() -> None:
     visited, trial = fake_trials(capacity=1e12, bound_ms=1e6)
     result = search_max_rate(trial, target_rps=10.0, estimate_rps=500.0, steps=2, max_rate_rps=100.0)
-    assert max(visited) == 100.0 and result["max_rate_rps"] == 100.0
+    assert max(visited) == 100.0 and result.max_rate_rps == 100.0
 
 
 def test_a_refused_single_stream_query_names_what_the_server_said() -> None:
@@ -108,12 +123,12 @@ def test_a_refused_single_stream_query_names_what_the_server_said() -> None:
             trials.close()
 
 
-def repeats_meeting_below(limit_rps: float) -> tuple[list[float], Any]:
+def repeats_meeting_below(limit_rps: float) -> tuple[list[float], Callable[[float], ServerTrial]]:
     tried: list[float] = []
 
-    def repeated(rate: float) -> dict[str, Any]:
+    def repeated(rate: float) -> ServerTrial:
         tried.append(rate)
-        return {"rate_rps": rate, "meets_bound": rate <= limit_rps}
+        return record(rate, 10.0, rate <= limit_rps)
 
     return tried, repeated
 
@@ -122,8 +137,8 @@ def test_a_lucky_best_rate_is_stepped_down_until_its_repeats_hold() -> None:
     tried, repeated = repeats_meeting_below(80.0)
     rate, at_max, missed = confirm_max_rate(repeated, best_rps=100.0, floor_rps=40.0, step_down=0.85)
     assert tried == [100.0, 85.0, 72.25]
-    assert rate == 72.25 and at_max is not None and at_max["rate_rps"] == 72.25
-    assert [m["rate_rps"] for m in missed] == [100.0, 85.0]
+    assert rate == 72.25 and at_max is not None and at_max.rate_rps == 72.25
+    assert [m.rate_rps for m in missed] == [100.0, 85.0]
 
 
 def test_a_best_rate_whose_repeats_hold_is_kept() -> None:
@@ -137,3 +152,19 @@ def test_confirming_falls_back_to_the_floor_and_is_bounded() -> None:
     assert tried == [100.0, 85.0, 72.25, 61.413] and rate == 60.0 and at_max is None and len(missed) == 4
     tried, repeated = repeats_meeting_below(0.0)
     assert confirm_max_rate(repeated, 100.0, 0.0, max_confirmations=2)[0] == 0.0 and len(tried) == 2
+
+
+def test_served_search_records_the_confirmed_rate_beside_the_search_s_lucky_one() -> None:
+    """Single trials hold up to 60 req/s, repeated ones only up to 50: the record says both, and round-trips."""
+    settings = MeasureSettings(repeats=3, search_steps=4)
+    trials = ServedTrials("http://127.0.0.1:9/v1/text/classify", [json_body({"texts": ["hi"]})], settings)
+    try:
+        trials.trial = lambda rate, bound_ms, repeat=0: record(rate, 10.0, rate <= 60.0)  # type: ignore[method-assign]
+        trials.repeated = lambda rate, bound_ms: record(rate, 10.0, rate <= 50.0)  # type: ignore[method-assign]
+        search = trials.search(ServerTarget(p99_bound_ms=50.0, target_rps=10.0), estimate_rps=100.0)
+    finally:
+        trials.close()
+    assert search.search_max_rate_rps is not None and 50.0 < search.search_max_rate_rps <= 60.0
+    assert search.at_max_rate is not None and search.max_rate_rps == search.at_max_rate.rate_rps <= 50.0
+    assert search.unconfirmed and all(t.rate_rps > 50.0 and not t.meets_bound for t in search.unconfirmed)
+    assert ServerSearch.model_validate_json(search.model_dump_json()) == search
