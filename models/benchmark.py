@@ -42,7 +42,7 @@ METHODS = Methods(
     single_stream="HTTP, a real `bentoml serve` of the service routing only this variant, one request at a time",
     server="HTTP, open-loop Poisson arrivals against that server, latency from the scheduled arrival; "
     "repeated trials at the target (median p99 and spread); the highest rate within the bound searched with "
-    "single trials, then confirmed by repeated trials (their median p99), stepping down 15% while it misses",
+    "single trials, then confirmed by repeated trials (their median p99), bisecting below it while it misses",
     offline="in process, full batches back to back through the service's classifier",
     memory="peak RSS (VmHWM) of the server's worker process",
     in_process="the variant's classifier called directly in a fresh process (no HTTP, no batcher)",

@@ -35,8 +35,7 @@ WARMUP_BURST = 64  # concurrent requests before the first trial: batch shapes an
 SETTLE_PAUSE_S = 0.25
 SETTLE_LIMIT_S = 15.0
 SETTLED_FACTOR = 3.0  # a lone request within 3x the idle latency: the server has drained
-STEP_DOWN = 0.85  # a best rate whose repeats miss the bound is retried this much lower
-MAX_CONFIRMATIONS = 4  # repeated trials spent confirming the best rate, stepping down
+MAX_CONFIRMATIONS = 4  # repeated trials spent confirming the search's best rate (then bisecting below it)
 
 
 def query_count(rate_rps: float, trial_seconds: float, min_queries: int) -> int:
@@ -103,24 +102,27 @@ def confirm_max_rate(
     repeated: Callable[[float], ServerTrial],
     best_rps: float,
     floor_rps: float,
-    step_down: float = STEP_DOWN,
     max_confirmations: int = MAX_CONFIRMATIONS,
 ) -> tuple[float, ServerTrial | None, list[ServerTrial]]:
-    """The search's best single trial can be lucky: repeat trials at `best_rps` and, while their median misses the
-    bound, step down by `step_down`, at most `max_confirmations` times, never to `floor_rps` or below (a rate
-    already known to hold: the repeated target, or 0). Answers the confirmed rate, its repeated trials (None when
-    it fell back to the floor) and the repeated trials that missed, highest rate first."""
+    """The search's best single trial can be lucky (near capacity, one trial of several holds the bound): repeat
+    trials at `best_rps`; when their median misses the bound, bisect with repeated trials between `floor_rps` (a
+    rate known to hold: the repeated target, or 0) and it, `max_confirmations` repeated trials in all. Answers the
+    highest rate whose repeats held, those repeats (None when none above the floor did), and the repeats that
+    missed."""
     missed: list[ServerTrial] = []
+    low, high, held = floor_rps, best_rps, None
     rate = best_rps
     for _ in range(max_confirmations):
-        if rate <= floor_rps:
-            break
         record = repeated(round(rate, 3))
         if record.meets_bound:
-            return record.rate_rps, record, missed
-        missed.append(record)
-        rate *= step_down
-    return floor_rps, None, missed
+            low, held = record.rate_rps, record
+            if rate == best_rps:
+                break
+        else:
+            high = rate
+            missed.append(record)
+        rate = (low + high) / 2.0
+    return low, held, missed
 
 
 def request_bodies(kind: str, items: Sequence[Any], **fields: Any) -> list[Body]:
