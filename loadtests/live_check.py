@@ -3,55 +3,137 @@ target rate, and compare the live p50/p95/p99 with what `scenario-serve select` 
 
     python loadtests/live_check.py                    # 30 s per scenario, 3 trials each
     python loadtests/live_check.py --seconds 10 --trials 1
+    python loadtests/live_check.py --alone            # each pick served alone, as `measure` serves it
 
 One `bentoml serve service.app:ScenarioService` on loopback with service/selection.json (every routed variant
 loaded, the default workers and threads); each trial is open-loop Poisson at the scenario's `target_rps` with the
-scenario's test items. A scenario passes when the median trial's p99 is within its bound and within --tolerance
-(15%) of the recorded p99. Exits 1 if any does not.
+scenario's test items. With --alone, each pick gets its own server whose routing file names only it (what
+`measure` does), which separates a gap the full service adds from drift of the machine. A scenario passes when
+the median trial's p99 is within its bound and within --tolerance (15%) of the recorded p99. Exits 1 if any does
+not.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from pydantic import BaseModel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from loadtests.compare import test_items  # noqa: E402
+from models.loadgen import Body  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
-from models.served import ENDPOINTS, BentoServer  # noqa: E402
+from models.served import ENDPOINTS, MEASURE_SCENARIO, BentoServer, ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, median_trial, request_bodies  # noqa: E402
+from service.contracts.evidence import ScenarioMetrics  # noqa: E402
 from service.contracts.measurements import ServerTrial  # noqa: E402
+from service.routing import ScenarioSelection, Selection  # noqa: E402
 
 
-def server_scenarios(selection: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(task, kind, scenario, route) of every server-pattern route."""
-    found = []
-    for task, entry in selection["tasks"].items():
-        for name, route in entry["scenarios"].items():
-            if route["constraints"].get("load_pattern") == "server":
-                found.append((task, entry["kind"], name, route))
-    return found
+class ServerRoute(BaseModel):
+    task: str
+    kind: str
+    scenario: str
+    route: ScenarioSelection
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}/{self.scenario}"
 
 
-def check(route: dict[str, Any], live: ServerTrial, tolerance: float) -> dict[str, Any]:
-    predicted = route["evidence"]["metrics"]
-    bound = route["constraints"]["p99_latency_ms"]
-    off = (live.p99_ms - predicted["p99_ms"]) / predicted["p99_ms"]
-    return {
-        "variant": route["variant"],
-        "target_rps": route["constraints"]["target_rps"],
-        "p99_bound_ms": bound,
-        "predicted": {key: predicted[key] for key in ("p50_ms", "p95_ms", "p99_ms")},
-        "live": live.model_dump(include={"p50_ms", "p95_ms", "p99_ms", "outcomes", "repeats_p99_ms"}),
-        "p99_off_pct": round(100 * off, 1),
-        "within_bound": live.p99_ms <= bound and set(live.outcomes) == {"200"},
-        "within_tolerance": abs(off) <= tolerance,
-    }
+class Percentiles(BaseModel):
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+class RouteCheck(BaseModel):
+    """One server scenario: what select predicted for its pick, what the live server delivered, the verdict."""
+
+    variant: str
+    target_rps: float
+    p99_bound_ms: float
+    predicted: Percentiles
+    live: ServerTrial
+    p99_off_pct: float
+    within_bound: bool
+    within_tolerance: bool
+
+    def table_row(self, key: str) -> str:
+        p, lv = self.predicted, self.live
+        verdict = "met" if self.within_bound else "BREACHED"
+        return (
+            f"| {key} | {self.variant} | {self.target_rps:g} rps | {p.p50_ms:.1f} / {p.p95_ms:.1f} / {p.p99_ms:.1f} | "
+            f"{lv.p50_ms:.1f} / {lv.p95_ms:.1f} / {lv.p99_ms:.1f} | {self.p99_off_pct:+.0f}% | "
+            f"p99 <= {self.p99_bound_ms:g} ms: {verdict} |"
+        )
+
+
+TABLE_HEADER = (
+    "| route | variant | rate | predicted p50 / p95 / p99 (ms) | live p50 / p95 / p99 (ms) | p99 off | bound |\n"
+    "|---|---|---|---|---|---|---|"
+)
+
+
+def server_scenarios(selection: Selection) -> list[ServerRoute]:
+    """Every server-pattern route."""
+    return [
+        ServerRoute(task=task, kind=entry.kind, scenario=name, route=route)
+        for task, entry in selection.tasks.items()
+        for name, route in entry.scenarios.items()
+        if route.constraints.get("load_pattern") == "server"
+    ]
+
+
+def predicted_metrics(route: ScenarioSelection) -> tuple[ScenarioMetrics, float]:
+    """What select recorded for the pick, and its p99; a route without select's evidence cannot be checked."""
+    evidence = route.select_evidence()
+    if evidence is None or evidence.metrics is None or evidence.metrics.p99_ms is None:
+        raise SystemExit(f"route to {route.variant} carries no p99 from select: run `scenario-serve select` first")
+    return evidence.metrics, evidence.metrics.p99_ms
+
+
+def check(route: ScenarioSelection, live: ServerTrial, tolerance: float) -> RouteCheck:
+    predicted, predicted_p99 = predicted_metrics(route)
+    bound = float(route.constraints["p99_latency_ms"])
+    off = (live.p99_ms - predicted_p99) / predicted_p99
+    return RouteCheck(
+        variant=route.variant,
+        target_rps=route.constraints["target_rps"],
+        p99_bound_ms=bound,
+        predicted=Percentiles.model_validate(predicted.model_dump(include={"p50_ms", "p95_ms", "p99_ms"})),
+        live=live,
+        p99_off_pct=round(100 * off, 1),
+        within_bound=live.p99_ms <= bound and set(live.outcomes) == {"200"},
+        within_tolerance=abs(off) <= tolerance,
+    )
+
+
+def endpoints(selection_path: Path, routes: list[ServerRoute], alone: bool) -> Iterator[tuple[ServerRoute, str, str]]:
+    """(route, URL, scenario to ask for), each while its server runs: one full service for every route, or with
+    `alone` one server per route whose routing file names only the pick (as measure serves it)."""
+    if alone:
+        for route in routes:
+            with ServedVariant(route.task, route.kind, route.route.variant) as variant:
+                yield route, variant.url, MEASURE_SCENARIO
+        return
+    with BentoServer("service.app:ScenarioService", {"SCENARIO_SERVE_SELECTION_PATH": str(selection_path)}) as server:
+        for route in routes:
+            yield route, server.base_url + ENDPOINTS[route.kind], route.scenario
+
+
+def live_trial(url: str, bodies: list[Body], rate: float, settings: MeasureSettings) -> ServerTrial:
+    trials = ServedTrials(url, bodies, settings)
+    try:
+        trials.warm_up()
+        return median_trial([trials.trial(rate, 1e9, repeat) for repeat in range(settings.repeats)])
+    finally:
+        trials.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,33 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of one trial")
     parser.add_argument("--trials", type=int, default=3, help="trials per scenario (the median p99 counts)")
     parser.add_argument("--tolerance", type=float, default=0.15, help="relative p99 difference allowed")
+    parser.add_argument("--alone", action="store_true", help="serve each pick alone, as `measure` does")
     args = parser.parse_args(argv)
-    selection = json.loads(args.selection.read_text(encoding="utf-8"))
+    selection = Selection.model_validate_json(args.selection.read_text(encoding="utf-8"))
     settings = MeasureSettings(trial_seconds=args.seconds, min_queries=1, repeats=args.trials)
-    results = {}
-    with BentoServer("service.app:ScenarioService", {"SCENARIO_SERVE_SELECTION_PATH": str(args.selection)}) as server:
-        for task, kind, name, route in server_scenarios(selection):
-            bodies = request_bodies(kind, test_items(task, 500, 0), scenario=name)
-            trials = ServedTrials(server.base_url + ENDPOINTS[kind], bodies, settings)
-            try:
-                trials.warm_up()
-                rate = route["constraints"]["target_rps"]
-                live = median_trial([trials.trial(rate, 1e9, repeat) for repeat in range(args.trials)])
-            finally:
-                trials.close()
-            results[f"{task}/{name}"] = check(route, live, args.tolerance)
-            print(f"{task}/{name}: {json.dumps(results[f'{task}/{name}'])}", flush=True)
-    print("| route | variant | rate | predicted p50 / p95 / p99 (ms) | live p50 / p95 / p99 (ms) | p99 off | bound |")
-    print("|---|---|---|---|---|---|---|")
-    for key, r in results.items():
-        p, lv = r["predicted"], r["live"]
-        print(
-            f"| {key} | {r['variant']} | {r['target_rps']:g} rps | {p['p50_ms']:.1f} / {p['p95_ms']:.1f} / "
-            f"{p['p99_ms']:.1f} | {lv['p50_ms']:.1f} / {lv['p95_ms']:.1f} / {lv['p99_ms']:.1f} | "
-            f"{r['p99_off_pct']:+.0f}% | p99 <= {r['p99_bound_ms']:g} ms: "
-            f"{'met' if r['within_bound'] else 'BREACHED'} |"
-        )
-    return 0 if all(r["within_bound"] and r["within_tolerance"] for r in results.values()) else 1
+    results: dict[str, RouteCheck] = {}
+    for route, url, scenario in endpoints(args.selection, server_scenarios(selection), args.alone):
+        bodies = request_bodies(route.kind, test_items(route.task, 500, 0), scenario=scenario)
+        live = live_trial(url, bodies, route.route.constraints["target_rps"], settings)
+        results[route.key] = check(route.route, live, args.tolerance)
+        print(f"{route.key}: {results[route.key].model_dump_json()}", flush=True)
+    print(TABLE_HEADER)
+    for key, result in results.items():
+        print(result.table_row(key))
+    return 0 if all(r.within_bound and r.within_tolerance for r in results.values()) else 1
 
 
 if __name__ == "__main__":

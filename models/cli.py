@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="render the selection report (HTML, Markdown, JSON), optionally with live Prometheus metrics",
         description="Render the report from stored measurements and the selection file (never measures). With "
         "--prometheus, query each scenario's observed rate, p50/p95/p99 latency and error ratio over --window and "
-        "show them beside the predictions, flagging SLO breaches and predictions off by more than 15%%. The capacity "
+        "show them beside the predictions, flagging SLO breaches and predictions off by more than 15%. The capacity "
         "plan gives, per server scenario, the replicas for its target rate and for --peak-rps, with --headroom.",
     )
     add_measurements(rep)

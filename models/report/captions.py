@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from models.report.format import fmt_plain, fmt_rate
-from service.contracts.measurements import Hardware, MeasurementSettings
+from service.contracts.measurements import Hardware, MeasurementSettings, Methods
 from service.contracts.report import CapacityPlan, LiveHeader, ReportData, ScenarioReport, TaskReport
 
 VARIANTS_NOTE = "★ on the Pareto front of single-stream p99 latency vs macro-F1."
@@ -59,6 +59,11 @@ def verdict_text(feasible: bool | None) -> str:
     return "infeasible" if feasible is False else "feasible" if feasible else "no evidence"
 
 
+def methods_text(methods: Methods) -> list[str]:
+    """One line per measured quantity: how it was obtained."""
+    return [f"{name.replace('_', '-')}: {text}" for name, text in methods.model_dump().items()]
+
+
 def reproduce_facts(data: ReportData) -> list[tuple[str, str]]:
     """When and where the measurements and the selection were made, as (label, text); the command aside."""
     m, selection = data.measurements, data.selection
@@ -82,7 +87,8 @@ def capacity_caption(plan: CapacityPlan) -> str:
     return (
         f"Replicas = ceil(rate / (per-replica rate × (1 − {plan.headroom:.0%} headroom))), for each scenario's target "
         f"rate {peak}. The per-replica rate is the highest Poisson arrival rate whose p99 met the "
-        "scenario's bound in one process serving the pick as measured; only the server pattern measures one."
+        "scenario's bound in one server of the pick as measured (how: `server` under Reproduce); only the server "
+        "pattern measures one."
     )
 
 

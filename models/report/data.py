@@ -19,6 +19,7 @@ from models.report.scenarios import candidate_row, constraint_texts, load_text
 from models.report.summary import summary_sentence
 from models.report.variants import best_macro_f1, rejected_rows, variant_rows
 from service.contracts import LiveObservations, Measurements, ReportData, TaskMeasurements, read_measurements
+from service.contracts.measurements import Methods
 from service.contracts.report import (
     MeasurementsHeader,
     ObservedScenario,
@@ -81,7 +82,19 @@ def measurements_header(measurements: Measurements) -> MeasurementsHeader:
         hardware=measurements.hardware,
         versions=dict(measurements.versions),
         settings=measurements.settings,
+        methods=run_methods(measurements),
     )
+
+
+def run_methods(measurements: Measurements) -> list[Methods]:
+    """The distinct methods of every run, in order of first use (one, unless runs from older versions remain)."""
+    found: list[Methods] = []
+    for task in measurements.tasks.values():
+        for variant in task.variants.values():
+            for run in variant.runs.values():
+                if run.method not in found:
+                    found.append(run.method)
+    return found
 
 
 def summary_entries(tasks: Mapping[str, TaskReport]) -> list[SummaryEntry]:

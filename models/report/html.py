@@ -66,6 +66,7 @@ class ReproduceView:
     command: str | None
     facts: list[tuple[str, str]]
     settings: list[str]
+    methods: list[list[str]]
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def reproduce_view(data: ReportData) -> ReproduceView:
         command=data.measurements.command,
         facts=captions.reproduce_facts(data),
         settings=captions.settings_text(data.measurements.settings),
+        methods=[captions.methods_text(methods) for methods in data.measurements.methods],
     )
 
 

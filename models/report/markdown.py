@@ -79,6 +79,8 @@ def md_reproduce(data: ReportData) -> list[str]:
         "- Settings:",
     ]
     lines += [f"  - {line}" for line in captions.settings_text(data.measurements.settings)]
+    for methods in data.measurements.methods:
+        lines += ["- How each number was obtained:", *(f"  - {line}" for line in captions.methods_text(methods))]
     return [*lines, ""]
 
 

@@ -9,7 +9,7 @@ from typing import Final, Literal
 from pydantic import ConfigDict, Field
 
 from service.contracts.common import Strict, TaskKind
-from service.contracts.measurements import Hardware, MeasurementSettings
+from service.contracts.measurements import Hardware, MeasurementSettings, Methods
 
 REPORT_SCHEMA: Final = "scenario-serve/report"
 REPORT_VERSION: Final = 1
@@ -196,6 +196,9 @@ class MeasurementsHeader(Strict):
     hardware: Hardware
     versions: dict[str, str | None]
     settings: MeasurementSettings
+    methods: list[Methods] = Field(
+        default_factory=list, description="how each number was obtained: every distinct method of the runs"
+    )
 
 
 class SelectionHeader(Strict):

@@ -1,0 +1,72 @@
+"""loadtests/live_check.py's verdict: which routes it checks, and the p99 it compares against select's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadtests.live_check import check, server_scenarios
+from service.contracts.measurements import ServerTrial
+from service.routing import ScenarioSelection, Selection
+
+SELECTION = Path(__file__).resolve().parents[2] / "service" / "selection.json"
+
+
+def live_trial(p99_ms: float, outcomes: dict[str, int] | None = None) -> ServerTrial:
+    return ServerTrial(
+        rate_rps=40.0,
+        queries=100,
+        achieved_rps=40.0,
+        outcomes=outcomes or {"200": 100},
+        p99_ms_by_outcome={"200": p99_ms},
+        p50_ms=p99_ms / 3,
+        p95_ms=p99_ms / 1.5,
+        p99_ms=p99_ms,
+        issue_lateness_p50_ms=0.1,
+        meets_bound=True,
+        stopped_early=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def selection() -> Selection:
+    return Selection.model_validate_json(SELECTION.read_text(encoding="utf-8"))
+
+
+def realtime(selection: Selection) -> ScenarioSelection:
+    return selection.tasks["sentiment"].scenarios["realtime"]
+
+
+def test_checks_only_the_server_scenarios(selection: Selection) -> None:
+    keys = {route.key for route in server_scenarios(selection)}
+    assert "sentiment/realtime" in keys
+    assert all(route.route.constraints["load_pattern"] == "server" for route in server_scenarios(selection))
+    assert "sentiment/batch" not in keys
+
+
+def test_within_tolerance_of_the_recorded_p99(selection: Selection) -> None:
+    route = realtime(selection)
+    evidence = route.select_evidence()
+    assert evidence is not None and evidence.metrics is not None and evidence.metrics.p99_ms is not None
+    predicted = evidence.metrics.p99_ms
+    close = check(route, live_trial(predicted * 1.10), tolerance=0.15)
+    assert close.within_tolerance and close.within_bound
+    assert close.p99_off_pct == pytest.approx(10.0, abs=0.1)
+    far = check(route, live_trial(predicted * 0.80), tolerance=0.15)
+    assert not far.within_tolerance and far.p99_off_pct == pytest.approx(-20.0, abs=0.1)
+
+
+def test_errors_or_a_breached_bound_fail(selection: Selection) -> None:
+    route = realtime(selection)
+    bound = float(route.constraints["p99_latency_ms"])
+    assert not check(route, live_trial(bound + 1), tolerance=10).within_bound
+    assert not check(route, live_trial(1.0, {"200": 99, "503": 1}), tolerance=10).within_bound
+    row = check(route, live_trial(bound + 1), tolerance=10).table_row("sentiment/realtime")
+    assert "BREACHED" in row and route.variant in row
+
+
+def test_a_hand_written_route_cannot_be_checked(selection: Selection) -> None:
+    route = realtime(selection).model_copy(update={"evidence": {"note": "pinned by hand"}})
+    with pytest.raises(SystemExit, match="run `scenario-serve select` first"):
+        check(route, live_trial(10.0), tolerance=0.15)
