@@ -1,0 +1,87 @@
+"""What the hand-off to a variant's inference thread costs, without HTTP and without a model: a no-op inference
+awaited through a bare one-thread executor, then through the service's MicroBatcher (queue, batch task,
+metrics, the same executor), back to back and after idle gaps (sparse arrivals: the threads sleep in between).
+
+    python loadtests/handoff.py                     # three interleaved rounds, gaps 0 and 5 ms
+    python loadtests/handoff.py --rounds 5 --gap-ms 20
+
+Prints the p50 of each, in microseconds. Runs on uvloop, as the served workers do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import uvloop
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from service.batching import MicroBatcher  # noqa: E402
+from service.classifier import Inference  # noqa: E402
+from service.config import DEFAULTS  # noqa: E402
+from service.registry import batch_limits  # noqa: E402
+
+ONE_ROW = Inference(np.zeros((1, 3), dtype=np.float32), np.zeros(1, dtype=bool))
+WARMUP = 100
+
+
+def no_op_inference(items: list[Any]) -> Inference:
+    return ONE_ROW
+
+
+async def p50_us(call: Callable[[list[Any]], Awaitable[Any]], gap_s: float, queries: int) -> float:
+    samples = []
+    for index in range(WARMUP + queries):
+        if gap_s:
+            await asyncio.sleep(gap_s)
+        started = time.perf_counter()
+        await call(["item"])
+        if index >= WARMUP:
+            samples.append((time.perf_counter() - started) * 1e6)
+    return statistics.median(samples)
+
+
+async def run(rounds: int, gap_s: float, queries: int) -> None:
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(1, thread_name_prefix="bare")
+    batcher = MicroBatcher("handoff", no_op_inference, batch_limits(DEFAULTS))
+
+    async def bare(items: list[Any]) -> Inference:
+        return await loop.run_in_executor(executor, no_op_inference, items)
+
+    try:
+        for round_index in range(rounds):
+            for gap in (0.0, gap_s):
+                plain, batched = await p50_us(bare, gap, queries), await p50_us(batcher.submit, gap, queries)
+                print(
+                    f"round {round_index + 1}, gap {gap * 1000:g} ms: bare executor p50 {plain:.0f} us, "
+                    f"MicroBatcher p50 {batched:.0f} us (+{batched - plain:.0f})",
+                    flush=True,
+                )
+    finally:
+        await batcher.close()
+        executor.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--gap-ms", type=float, default=5.0, help="idle time before each query of the gapped run")
+    parser.add_argument("--queries", type=int, default=1000)
+    args = parser.parse_args(argv)
+    uvloop.run(run(args.rounds, args.gap_ms / 1000.0, args.queries))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
