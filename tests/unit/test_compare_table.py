@@ -1,0 +1,45 @@
+"""loadtests/compare.py's table and document: the ratio of ours to the peer, one side alone, the JSON shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from loadtests.compare import Comparison, ComparisonRow, realtime_pick, table
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def side(server: str, rate: float, searched: float | None = None) -> ComparisonRow:
+    return ComparisonRow(
+        task="sentiment",
+        server=server,
+        variant=f"{server}-variant",
+        max_rate_rps=rate,
+        search_max_rate_rps=searched,
+        p50_ms=10.0,
+        p99_ms=40.0,
+        p99_spread_ms=(38.0, 45.5),
+        trials=7,
+    )
+
+
+def test_our_row_carries_the_ratio_and_the_peer_row_1x() -> None:
+    ours, peer = side("scenario-serve", 120.0, 130.0), side("naive BentoML peer", 30.0)
+    ours_line, peer_line = table([ours, peer], 50.0).splitlines()[2:]
+    assert ours_line.endswith("| **4.0x** |") and "| 120.0 rps | 130.0 rps |" in ours_line
+    assert peer_line.endswith("| 1x |") and "| 30.0 rps | 30.0 rps |" in peer_line
+    assert "38.0-45.5" in ours_line
+
+
+def test_a_peer_without_a_rate_and_a_side_alone() -> None:
+    text = table([side("scenario-serve", 120.0), side("naive BentoML peer", 0.0)], 50.0)
+    assert "no peer rate meets the bound" in text
+    (alone,) = table([side("scenario-serve", 120.0)], 50.0).splitlines()[2:]
+    assert alone.endswith("| - |")
+
+
+def test_the_checked_in_comparison_and_selection_read_as_typed_documents() -> None:
+    comparison = Comparison.model_validate(json.loads((REPO / "reports" / "comparison.json").read_text()))
+    assert {row.server for row in comparison.rows} == {"scenario-serve", "naive BentoML peer"}
+    assert realtime_pick("sentiment").startswith("sentiment-")
