@@ -50,6 +50,7 @@ class Percentiles(BaseModel):
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    p99_spread_ms: tuple[float, float] | None = None  # the repeated trials' lowest and highest p99
 
 
 class RouteCheck(BaseModel):
@@ -68,10 +69,16 @@ class RouteCheck(BaseModel):
         p, lv = self.predicted, self.live
         verdict = "met" if self.within_bound else "BREACHED"
         return (
-            f"| {key} | {self.variant} | {self.target_rps:g} rps | {p.p50_ms:.1f} / {p.p95_ms:.1f} / {p.p99_ms:.1f} | "
-            f"{lv.p50_ms:.1f} / {lv.p95_ms:.1f} / {lv.p99_ms:.1f} | {self.p99_off_pct:+.0f}% | "
+            f"| {key} | {self.variant} | {self.target_rps:g} rps | {p.p50_ms:.1f} / {p.p95_ms:.1f} / "
+            f"{p99_text(p.p99_ms, p.p99_spread_ms)} | {lv.p50_ms:.1f} / {lv.p95_ms:.1f} / "
+            f"{p99_text(lv.p99_ms, lv.p99_spread_ms)} | {self.p99_off_pct:+.0f}% | "
             f"p99 <= {self.p99_bound_ms:g} ms: {verdict} |"
         )
+
+
+def p99_text(p99_ms: float, spread: tuple[float, float] | None) -> str:
+    """`26.5 (19.4-30.9)`: the median trial's p99 with the repeats' lowest and highest."""
+    return f"{p99_ms:.1f}" if spread is None else f"{p99_ms:.1f} ({spread[0]:.1f}-{spread[1]:.1f})"
 
 
 TABLE_HEADER = (
@@ -106,7 +113,9 @@ def check(route: ScenarioSelection, live: ServerTrial, tolerance: float) -> Rout
         variant=route.variant,
         target_rps=route.constraints["target_rps"],
         p99_bound_ms=bound,
-        predicted=Percentiles.model_validate(predicted.model_dump(include={"p50_ms", "p95_ms", "p99_ms"})),
+        predicted=Percentiles.model_validate(
+            predicted.model_dump(include={"p50_ms", "p95_ms", "p99_ms", "p99_spread_ms"})
+        ),
         live=live,
         p99_off_pct=round(100 * off, 1),
         within_bound=live.p99_ms <= bound and set(live.outcomes) == {"200"},

@@ -125,6 +125,11 @@ Latencies = tuple[float | None, float | None, float | None]  # p50, p95, p99 in 
 UNMEASURED: Latencies = (None, None, None)
 
 
+def _p99_spread(run: Run, scenario: Scenario) -> tuple[float, float] | None:
+    entry = _server_entry(run, scenario) if scenario.load.pattern == "server" else None
+    return None if entry is None else entry.at_target.p99_spread_ms
+
+
 def _latencies(run: Run, scenario: Scenario) -> tuple[Latencies, float | None]:
     """(p50/p95/p99 in ms, throughput) as the scenario's load pattern sees them."""
     pattern = scenario.load.pattern
@@ -151,6 +156,7 @@ def scenario_metrics(record: VariantMeasurements, run: Run, scenario: Scenario, 
         p95_ms=p95,
         p99_ms=p99,
         latency_ms=p99 if scenario.load.pattern == "server" else p95,
+        p99_spread_ms=_p99_spread(run, scenario),
         throughput_rps=throughput,
         size_mb=record.size_mb,
         memory_mb=run.memory.peak_rss_mb,

@@ -73,6 +73,14 @@ def variant_cells(row: VariantRow) -> list[str]:
     ]
 
 
+def latency_cell(row: CandidateRow) -> str:
+    """`26.5 (19.4-31.0)`: a server scenario's median p99 with the spread of its repeated trials."""
+    spread = row.latency_spread_ms
+    if spread is None:
+        return fmt_ms(row.latency_ms)
+    return f"{fmt_ms(row.latency_ms)} ({fmt_ms(spread[0])}-{fmt_ms(spread[1])})"
+
+
 def candidate_cells(row: CandidateRow) -> list[str]:
     return [
         fmt_plain(row.rank) if row.rank is not None else DASH,
@@ -80,7 +88,7 @@ def candidate_cells(row: CandidateRow) -> list[str]:
         "yes" if row.feasible else "no",
         fmt_f1(row.macro_f1),
         fmt_num(row.quality_drop, 2),
-        fmt_ms(row.latency_ms),
+        latency_cell(row),
         fmt_rate(row.throughput_rps),
         fmt_mb(row.size_mb),
         fmt_mb(row.memory_mb),

@@ -10,6 +10,11 @@ TaskKind = Literal["text", "image"]
 Objective = Literal["maximize_quality", "minimize_latency", "maximize_throughput", "minimize_size"]
 
 
+def absent_if_none(value: object) -> bool:
+    """`exclude_if` of an optional field written only when it has a value (older documents lack it)."""
+    return value is None
+
+
 class Strict(BaseModel):
     """A document this code base writes and reads in the same version: an unknown key is an error, so a key
     renamed on one side only fails where it is read, naming it."""

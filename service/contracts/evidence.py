@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WrapSerializer
 
-from service.contracts.common import Objective, Strict
+from service.contracts.common import Objective, Strict, absent_if_none
 
 Number = int | float  # as the JSON has it: a thread count stays 4, a latency bound 50.0
 
@@ -37,6 +37,12 @@ class ScenarioMetrics(Strict):
     p95_ms: float | None
     p99_ms: float | None
     latency_ms: float | None = Field(description="the headline latency: p99 for server, p95 otherwise")
+    p99_spread_ms: tuple[float, float] | None = Field(
+        None,
+        exclude_if=absent_if_none,
+        description="server: the lowest and highest p99 of the repeated trials at the target rate (p99_ms is "
+        "their median)",
+    )
     throughput_rps: float | None = Field(description="server: max rate within the bound; offline: items/s")
     size_mb: float
     memory_mb: float

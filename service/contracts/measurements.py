@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
-from service.contracts.common import Strict, TaskKind
+from service.contracts.common import Strict, TaskKind, absent_if_none
 from service.contracts.metadata import RUNTIME_OF, GateStatus, Precision, Runtime, RuntimeVariant
 from service.field_paths import field_path
 
@@ -24,10 +24,6 @@ MEASUREMENTS_VERSION: Final = 2
 
 class MeasurementsError(ValueError):
     """A measurements document does not match the contract; the message names the source and every bad key."""
-
-
-def _absent_if_none(value: object) -> bool:
-    return value is None
 
 
 def _absent_if_empty(value: list[object]) -> bool:
@@ -141,8 +137,8 @@ class ServerTrial(Strict):
     issue_lateness_p50_ms: float | None = Field(description="issued minus scheduled: the client's timing error")
     meets_bound: bool
     stopped_early: bool
-    repeats_p99_ms: list[float] | None = Field(None, exclude_if=_absent_if_none)
-    p99_spread_ms: tuple[float, float] | None = Field(None, exclude_if=_absent_if_none)
+    repeats_p99_ms: list[float] | None = Field(None, exclude_if=absent_if_none)
+    p99_spread_ms: tuple[float, float] | None = Field(None, exclude_if=absent_if_none)
 
 
 class ServerSearch(Strict):
@@ -157,9 +153,9 @@ class ServerSearch(Strict):
     )
     at_target: ServerTrial
     trials: list[ServerTrial] = Field(min_length=1, description="in the order run; the first is at_target")
-    at_max_rate: ServerTrial | None = Field(None, exclude_if=_absent_if_none)  # the confirmed rate, repeated
+    at_max_rate: ServerTrial | None = Field(None, exclude_if=absent_if_none)  # the confirmed rate, repeated
     search_max_rate_rps: float | None = Field(
-        None, exclude_if=_absent_if_none, description="the search's best single trial, before confirmation"
+        None, exclude_if=absent_if_none, description="the search's best single trial, before confirmation"
     )
     unconfirmed: list[ServerTrial] = Field(
         default_factory=list,

@@ -116,6 +116,9 @@ class CandidateRow(Strict):
     macro_f1: float | None
     quality_drop: float | None
     latency_ms: float | None
+    latency_spread_ms: tuple[float, float] | None = Field(
+        None, description="server: the lowest and highest p99 of the repeated trials at the target rate"
+    )
     throughput_rps: float | None
     size_mb: float | None
     memory_mb: float | None

@@ -70,3 +70,14 @@ def test_a_hand_written_route_cannot_be_checked(selection: Selection) -> None:
     route = realtime(selection).model_copy(update={"evidence": {"note": "pinned by hand"}})
     with pytest.raises(SystemExit, match="run `scenario-serve select` first"):
         check(route, live_trial(10.0), tolerance=0.15)
+
+
+def test_the_table_shows_both_spreads(selection: Selection) -> None:
+    route = realtime(selection)
+    live = live_trial(20.0).model_copy(update={"p99_spread_ms": (18.0, 22.5)})
+    row = check(route, live, tolerance=0.15).table_row("sentiment/realtime")
+    assert "20.0 (18.0-22.5)" in row
+    evidence = route.select_evidence()
+    assert evidence is not None and evidence.metrics is not None and evidence.metrics.p99_spread_ms is not None
+    low, high = evidence.metrics.p99_spread_ms
+    assert f"({low:.1f}-{high:.1f})" in row

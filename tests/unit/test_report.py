@@ -203,6 +203,20 @@ def test_losing_candidates_show_failed_constraint_and_excess(report: Report) -> 
     assert "infeasible" in report.markdown and "no variant meets max_model_mb <= 15" in report.markdown
 
 
+def test_a_server_candidate_shows_the_spread_of_its_repeated_trials(inputs: tuple[dict, dict, dict]) -> None:
+    measurements, selection, _ = copy.deepcopy(inputs)
+    realtime = selection["tasks"]["sentiment"]["scenarios"]["realtime"]
+    candidate = next(c for c in realtime["evidence"]["candidates"] if c["variant"] == INT8)
+    candidate["metrics"]["p99_spread_ms"] = [19.44, 31.01]
+    rendered = render_report(measurements, selection)
+    row = next(
+        c for c in rendered.json["tasks"]["sentiment"]["scenarios"]["realtime"]["candidates"] if c["variant"] == INT8
+    )
+    assert row["latency_spread_ms"] == [19.44, 31.01]
+    latency = row["latency_ms"]
+    assert f"| {latency:.1f} (19.4-31.0) |" in rendered.markdown
+
+
 def test_failure_without_a_measurement_says_so(inputs: tuple[dict, dict, dict]) -> None:
     measurements, selection, _ = copy.deepcopy(inputs)
     candidate = selection["tasks"]["sentiment"]["scenarios"]["edge"]["evidence"]["candidates"][0]

@@ -196,3 +196,19 @@ def test_measurements_with_a_renamed_key_fail_naming_it() -> None:
     where = "tasks.sentiment.variants.big-onnx-fp32.runs.1.server[0]"
     assert f"{where}.max_rate_rps: Field required" in message
     assert f"{where}.max_rps: Extra inputs are not permitted" in message
+
+
+def test_a_server_pick_records_the_spread_of_its_repeated_trials_at_the_target() -> None:
+    repeated = variant(0.726, 24.0, 5.0, rate=300.0, p99_at_target=8.0, kind="onnx-int8")
+    at_target = repeated["runs"]["1"]["server"][0]["at_target"]
+    at_target.update(repeats_p99_ms=[7.1, 8.0, 9.4], p99_spread_ms=[7.1, 9.4])
+    server = {
+        "load": {"pattern": "server", "target_rps": 40},
+        "objective": "maximize_throughput",
+        "constraints": {"p99_latency_ms": 50},
+    }
+    metrics = pick(server, {"big-onnx-int8": repeated})["evidence"]["metrics"]
+    assert (metrics["p99_ms"], metrics["p99_spread_ms"]) == (8.0, [7.1, 9.4])
+    interactive = {"load": {"pattern": "single-stream"}, "objective": "minimize_latency"}
+    single = pick(interactive, {"big-onnx-int8": repeated})["evidence"]["metrics"]
+    assert "p99_spread_ms" not in single  # written only where measured: older routing files stay valid
