@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-# TEST_BENTOML_HOME lets a developer reuse a test store across runs; by default a fresh temp dir.
+# TEST_BENTOML_HOME lets a developer reuse a test store across runs; by default a fresh temp dir, removed at the end
+# (with the prepared default variants it holds close to 1 GB).
+_OWN_STORE = not os.environ.get("TEST_BENTOML_HOME")
 _STORE = os.environ.get("TEST_BENTOML_HOME") or tempfile.mkdtemp(prefix="scenario-serve-test-bentoml-")
 os.environ["BENTOML_HOME"] = _STORE  # the suite never touches the user's model store
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -21,6 +24,11 @@ from tests.helpers import write_tiny_bert  # noqa: E402
 # Small but real budgets for the embedded default tasks (slow and e2e tests share the prepared store).
 SENTIMENT_BUDGET: dict[str, float] = {}  # the catalog default: smaller budgets leave MiniLM unsure of plain positives
 DIGITS_BUDGET = {"epochs": 4.0}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_STORE:
+        shutil.rmtree(_STORE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
