@@ -32,7 +32,7 @@ from models.served import BentoServer, ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, png_bytes, request_bodies  # noqa: E402
 from service.contracts import ServerSearch  # noqa: E402
 from service.contracts.measurements import ServerTrial  # noqa: E402
-from service.routing import Selection  # noqa: E402
+from service.routing import load_selection  # noqa: E402
 
 PEER_FILE = "loadtests/naive_peer.py"
 START_RPS = 2.0  # the first trial's rate; the search doubles up from it or bisects down to 0
@@ -78,8 +78,7 @@ PEERS = {
 
 
 def realtime_pick(task: str) -> str:
-    selection = Selection.model_validate_json((REPO_ROOT / "service" / "selection.json").read_text(encoding="utf-8"))
-    return selection.tasks[task].scenarios["realtime"].variant
+    return load_selection(REPO_ROOT / "service" / "selection.json").tasks[task].scenarios["realtime"].variant
 
 
 def test_items(task: str, count: int, seed: int) -> list[Any]:

@@ -32,7 +32,7 @@ from models.served import ENDPOINTS, MEASURE_SCENARIO, BentoServer, ServedVarian
 from models.served_measure import ServedTrials, median_trial, request_bodies  # noqa: E402
 from service.contracts.evidence import ScenarioMetrics  # noqa: E402
 from service.contracts.measurements import ServerTrial  # noqa: E402
-from service.routing import ScenarioSelection, Selection  # noqa: E402
+from service.routing import ScenarioSelection, Selection, SelectionError, load_selection  # noqa: E402
 
 
 class ServerRoute(BaseModel):
@@ -46,20 +46,13 @@ class ServerRoute(BaseModel):
         return f"{self.task}/{self.scenario}"
 
 
-class Percentiles(BaseModel):
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    p99_spread_ms: tuple[float, float] | None = None  # the repeated trials' lowest and highest p99
-
-
 class RouteCheck(BaseModel):
     """One server scenario: what select predicted for its pick, what the live server delivered, the verdict."""
 
     variant: str
     target_rps: float
     p99_bound_ms: float
-    predicted: Percentiles
+    predicted: ScenarioMetrics  # select's record of the pick
     live: ServerTrial
     p99_off_pct: float
     within_bound: bool
@@ -69,16 +62,20 @@ class RouteCheck(BaseModel):
         p, lv = self.predicted, self.live
         verdict = "met" if self.within_bound else "BREACHED"
         return (
-            f"| {key} | {self.variant} | {self.target_rps:g} rps | {p.p50_ms:.1f} / {p.p95_ms:.1f} / "
+            f"| {key} | {self.variant} | {self.target_rps:g} rps | {ms(p.p50_ms)} / {ms(p.p95_ms)} / "
             f"{p99_text(p.p99_ms, p.p99_spread_ms)} | {lv.p50_ms:.1f} / {lv.p95_ms:.1f} / "
             f"{p99_text(lv.p99_ms, lv.p99_spread_ms)} | {self.p99_off_pct:+.0f}% | "
             f"p99 <= {self.p99_bound_ms:g} ms: {verdict} |"
         )
 
 
-def p99_text(p99_ms: float, spread: tuple[float, float] | None) -> str:
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def p99_text(p99_ms: float | None, spread: tuple[float, float] | None) -> str:
     """`26.5 (19.4-30.9)`: the median trial's p99 with the repeats' lowest and highest."""
-    return f"{p99_ms:.1f}" if spread is None else f"{p99_ms:.1f} ({spread[0]:.1f}-{spread[1]:.1f})"
+    return ms(p99_ms) if spread is None else f"{ms(p99_ms)} ({spread[0]:.1f}-{spread[1]:.1f})"
 
 
 TABLE_HEADER = (
@@ -113,9 +110,7 @@ def check(route: ScenarioSelection, live: ServerTrial, tolerance: float) -> Rout
         variant=route.variant,
         target_rps=route.constraints["target_rps"],
         p99_bound_ms=bound,
-        predicted=Percentiles.model_validate(
-            predicted.model_dump(include={"p50_ms", "p95_ms", "p99_ms", "p99_spread_ms"})
-        ),
+        predicted=predicted,
         live=live,
         p99_off_pct=round(100 * off, 1),
         within_bound=live.p99_ms <= bound and set(live.outcomes) == {"200"},
@@ -153,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=0.15, help="relative p99 difference allowed")
     parser.add_argument("--alone", action="store_true", help="serve each pick alone, as `measure` does")
     args = parser.parse_args(argv)
-    selection = Selection.model_validate_json(args.selection.read_text(encoding="utf-8"))
+    try:
+        selection = load_selection(args.selection)
+    except SelectionError as exc:
+        raise SystemExit(f"live_check: {exc}") from None
     settings = MeasureSettings(trial_seconds=args.seconds, min_queries=1, repeats=args.trials)
     results: dict[str, RouteCheck] = {}
     for route, url, scenario in endpoints(args.selection, server_scenarios(selection), args.alone):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from models.scenarios import Objective, Scenario, ScenarioFile
 from service.contracts import (
@@ -125,28 +125,32 @@ Latencies = tuple[float | None, float | None, float | None]  # p50, p95, p99 in 
 UNMEASURED: Latencies = (None, None, None)
 
 
-def _p99_spread(run: Run, scenario: Scenario) -> tuple[float, float] | None:
-    entry = _server_entry(run, scenario) if scenario.load.pattern == "server" else None
-    return None if entry is None else entry.at_target.p99_spread_ms
+class PatternFigures(NamedTuple):
+    """What a scenario's load pattern reads from a run."""
+
+    latencies: Latencies
+    throughput_rps: float | None
+    p99_spread_ms: tuple[float, float] | None = None  # server: the repeated trials at the target
 
 
-def _latencies(run: Run, scenario: Scenario) -> tuple[Latencies, float | None]:
-    """(p50/p95/p99 in ms, throughput) as the scenario's load pattern sees them."""
+def _pattern_figures(run: Run, scenario: Scenario) -> PatternFigures:
+    """p50/p95/p99 in ms, throughput (and for server the p99 spread) as the scenario's load pattern sees them."""
     pattern = scenario.load.pattern
     if pattern == "offline":
-        return UNMEASURED, run.offline.throughput_rps
+        return PatternFigures(UNMEASURED, run.offline.throughput_rps)
     if pattern == "server":
         entry = _server_entry(run, scenario)
         if entry is None:
-            return UNMEASURED, None
+            return PatternFigures(UNMEASURED, None)
         at = entry.at_target
-        return (at.p50_ms, at.p95_ms, at.p99_ms), entry.max_rate_rps
+        return PatternFigures((at.p50_ms, at.p95_ms, at.p99_ms), entry.max_rate_rps, at.p99_spread_ms)
     single = run.single_stream
-    return (single.p50_ms, single.p95_ms, single.p99_ms), 1000.0 / single.mean_ms
+    return PatternFigures((single.p50_ms, single.p95_ms, single.p99_ms), 1000.0 / single.mean_ms)
 
 
 def scenario_metrics(record: VariantMeasurements, run: Run, scenario: Scenario, best_f1: float) -> ScenarioMetrics:
-    (p50, p95, p99), throughput = _latencies(run, scenario)
+    figures = _pattern_figures(run, scenario)
+    p50, p95, p99 = figures.latencies
     quality = record.quality
     return ScenarioMetrics(
         macro_f1=quality.macro_f1,
@@ -156,8 +160,8 @@ def scenario_metrics(record: VariantMeasurements, run: Run, scenario: Scenario, 
         p95_ms=p95,
         p99_ms=p99,
         latency_ms=p99 if scenario.load.pattern == "server" else p95,
-        p99_spread_ms=_p99_spread(run, scenario),
-        throughput_rps=throughput,
+        p99_spread_ms=figures.p99_spread_ms,
+        throughput_rps=figures.throughput_rps,
         size_mb=record.size_mb,
         memory_mb=run.memory.peak_rss_mb,
         threads=run.threads,
