@@ -9,8 +9,8 @@ One `bentoml serve service.app:ScenarioService` on loopback with service/selecti
 loaded, the default workers and threads); each trial is open-loop Poisson at the scenario's `target_rps` with the
 scenario's test items. With --alone, each pick gets its own server whose routing file names only it (what
 `measure` does), which separates a gap the full service adds from drift of the machine. A scenario passes when
-the median trial's p99 is within its bound and within --tolerance (15%) of the recorded p99. Exits 1 if any does
-not.
+the p99 of its trials' pooled latencies (as `measure` pools its repeats) is within its bound and within
+--tolerance (15%) of the recorded p99. Exits 1 if any does not.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from loadtests.compare import test_items  # noqa: E402
 from models.loadgen import Body  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ENDPOINTS, MEASURE_SCENARIO, BentoServer, ServedVariant  # noqa: E402
-from models.served_measure import ServedTrials, median_trial, request_bodies  # noqa: E402
+from models.served_measure import ServedTrials, request_bodies  # noqa: E402
 from service.contracts.evidence import ScenarioMetrics  # noqa: E402
 from service.contracts.measurements import ServerTrial  # noqa: E402
 from service.routing import ScenarioSelection, Selection, SelectionError, load_selection  # noqa: E402
@@ -74,7 +74,7 @@ def ms(value: float | None) -> str:
 
 
 def p99_text(p99_ms: float | None, spread: tuple[float, float] | None) -> str:
-    """`26.5 (19.4-30.9)`: the median trial's p99 with the repeats' lowest and highest."""
+    """`26.5 (19.4-30.9)`: the pooled p99 with the repeats' own lowest and highest."""
     return ms(p99_ms) if spread is None else f"{ms(p99_ms)} ({spread[0]:.1f}-{spread[1]:.1f})"
 
 
@@ -135,7 +135,7 @@ def live_trial(url: str, bodies: list[Body], rate: float, settings: MeasureSetti
     trials = ServedTrials(url, bodies, settings)
     try:
         trials.warm_up()
-        return median_trial([trials.trial(rate, 1e9, repeat) for repeat in range(settings.repeats)])
+        return trials.repeated(rate, 1e9)
     finally:
         trials.close()
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--selection", type=Path, default=REPO_ROOT / "service" / "selection.json")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of one trial")
-    parser.add_argument("--trials", type=int, default=3, help="trials per scenario (the median p99 counts)")
+    parser.add_argument("--trials", type=int, default=3, help="trials per scenario (their pooled p99 counts)")
     parser.add_argument("--tolerance", type=float, default=0.15, help="relative p99 difference allowed")
     parser.add_argument("--alone", action="store_true", help="serve each pick alone, as `measure` does")
     args = parser.parse_args(argv)

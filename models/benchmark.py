@@ -6,8 +6,9 @@ What is measured is what is served. For each variant:
   settings as production), driven over HTTP on loopback by `models.loadgen`:
   - single-stream: one request at a time, back to back; latency percentiles and a 101-point CDF.
   - server: open-loop Poisson arrivals of one-item requests, latency from each *scheduled* arrival (LoadGen).
-    Per (p99 bound, target rate): `repeats` trials at the target (the median-p99 one is recorded, with the
-    spread), then a bounded search for the highest rate whose p99 stays within the bound, confirmed by repeats.
+    Per (p99 bound, target rate): `repeats` trials at the target, their latencies pooled (each repeat's p99
+    and their spread beside), then a bounded search for the highest rate whose p99 stays within the bound,
+    confirmed by repeats.
     A trial stops early once enough queries are over the bound (or failed) that the p99 must be too.
   - memory: the peak resident memory (VmHWM) of the worker process that served the variant.
 - in process (a separate column, and offline): the variant loaded with `service.classifier.load_classifier` in a
@@ -41,8 +42,9 @@ if TYPE_CHECKING:
 METHODS = Methods(
     single_stream="HTTP, a real `bentoml serve` of the service routing only this variant, one request at a time",
     server="HTTP, open-loop Poisson arrivals against that server, latency from the scheduled arrival; "
-    "repeated trials at the target (median p99 and spread); the highest rate within the bound searched with "
-    "single trials, then confirmed by repeated trials (their median p99), bisecting below it while it misses",
+    "repeated trials at the target (p99 of their pooled latencies, each repeat's p99 as the spread); the highest "
+    "rate within the bound searched with single trials, then confirmed by repeated trials (pooled p99), "
+    "bisecting below it while it misses; queries issued within microseconds of their scheduled arrivals",
     offline="in process, full batches back to back through the service's classifier",
     memory="peak RSS (VmHWM) of the server's worker process",
     in_process="the variant's classifier called directly in a fresh process (no HTTP, no batcher)",

@@ -19,7 +19,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from models.loadgen import Body, HttpClient, json_body, poisson_arrivals, poisson_trial, single_stream, trial_rng
+from models.loadgen import (
+    Body,
+    HttpClient,
+    TrialRun,
+    json_body,
+    poisson_arrivals,
+    run_trial,
+    single_stream,
+    summarize_trials,
+    trial_rng,
+)
 from models.served import ServedVariant, ServerError
 from service.contracts import ServerSearch
 from service.contracts.measurements import LatencySummary, ServerTrial
@@ -105,7 +115,7 @@ def confirm_max_rate(
     max_confirmations: int = MAX_CONFIRMATIONS,
 ) -> tuple[float, ServerTrial | None, list[ServerTrial]]:
     """The search's best single trial can be lucky (near capacity, one trial of several holds the bound): repeat
-    trials at `best_rps`; when their median misses the bound, bisect with repeated trials between `floor_rps` (a
+    trials at `best_rps`; when their pooled p99 misses the bound, bisect with repeated trials between `floor_rps` (a
     rate known to hold: the repeated target, or 0) and it, `max_confirmations` repeated trials in all. Answers the
     highest rate whose repeats held, those repeats (None when none above the floor did), and the repeats that
     missed."""
@@ -138,11 +148,14 @@ def png_bytes(image: Any) -> bytes:
     return buffer.getvalue()
 
 
-def median_trial(trials: list[ServerTrial]) -> ServerTrial:
-    """The trial of median p99 (the lower middle one for an even count), with every repeat's p99 beside it."""
-    chosen = sorted(trials, key=lambda t: t.p99_ms)[(len(trials) - 1) // 2]
-    p99s = [t.p99_ms for t in trials]
-    return chosen.model_copy(update={"repeats_p99_ms": p99s, "p99_spread_ms": (min(p99s), max(p99s))})
+def pooled_trial(rate_rps: float, runs: Sequence[TrialRun], bound_ms: float) -> ServerTrial:
+    """Repeated runs at one rate as one trial: percentiles of their pooled latencies (`summarize_trials`), with
+    each repeat's own p99 and their spread beside them."""
+    pooled = ServerTrial.model_validate({"rate_rps": rate_rps, **summarize_trials(runs, bound_ms)})
+    if len(runs) == 1:
+        return pooled
+    p99s = [summarize_trials([run])["p99_ms"] for run in runs]
+    return pooled.model_copy(update={"repeats_p99_ms": p99s, "p99_spread_ms": (min(p99s), max(p99s))})
 
 
 class ServedTrials:
@@ -184,12 +197,24 @@ class ServedTrials:
 
     def trial(self, rate_rps: float, bound_ms: float, repeat: int = 0) -> ServerTrial:
         """One Poisson trial at `rate_rps`, arrivals seeded by (seed + repeat, rate), on a drained server."""
-        rate = max(round(rate_rps, 3), 0.001)
+        rate = self._rate(rate_rps)
+        return pooled_trial(rate, [self._run(rate, bound_ms, repeat)], bound_ms)
+
+    def repeated(self, rate_rps: float, bound_ms: float) -> ServerTrial:
+        """`settings.repeats` trials at `rate_rps` (each on a drained server, arrivals of its own), pooled."""
+        rate = self._rate(rate_rps)
+        runs = [self._run(rate, bound_ms, repeat) for repeat in range(self.settings.repeats)]
+        return pooled_trial(rate, runs, bound_ms)
+
+    @staticmethod
+    def _rate(rate_rps: float) -> float:
+        return max(round(rate_rps, 3), 0.001)
+
+    def _run(self, rate: float, bound_ms: float, repeat: int) -> TrialRun:
         count = query_count(rate, self.settings.trial_seconds, self.settings.min_queries)
         arrivals = poisson_arrivals(rate, count, trial_rng(self.settings.seed + repeat, rate))
         self.loop.run_until_complete(self._settle())
-        record = self.loop.run_until_complete(poisson_trial(self.client.send, arrivals, bound_ms))
-        return ServerTrial.model_validate({"rate_rps": rate, **record})
+        return self.loop.run_until_complete(run_trial(self.client.send, arrivals, bound_ms))
 
     async def _settle(self) -> None:
         """Wait until no worker has queued items and a lone request is answered about as fast as when idle: a
@@ -213,9 +238,6 @@ class ServedTrials:
         started = loop.time()
         await self.client.send(0)
         return loop.time() - started
-
-    def repeated(self, rate_rps: float, bound_ms: float) -> ServerTrial:
-        return median_trial([self.trial(rate_rps, bound_ms, repeat) for repeat in range(self.settings.repeats)])
 
     def search(self, target: ServerTarget, estimate_rps: float) -> ServerSearch:
         """Repeated trials at the target, the search for the highest rate within the bound, that rate confirmed."""

@@ -3,7 +3,8 @@
 One `MicroBatcher` sits in front of each loaded variant. Requests queue their items; one batch at a time runs on
 the variant's own single-thread executor (never asyncio's shared default executor, so image decoding, reloads or
 another variant's inference cannot delay it). A batch starts as soon as the runtime is free: a lone request on an
-idle variant never waits for companions, and whatever queued while a batch ran forms the next one (up to
+idle variant never waits for companions (it runs from its own task, without passing through the queue and the
+batch loop: one hand-off fewer), and whatever queued while a batch ran forms the next one (up to
 `max_batch_size` items). `max_latency_s > 0` additionally holds an idle runtime back until that many seconds after
 the oldest queued item, to form larger batches (a throughput setting; 0 by default).
 
@@ -72,6 +73,10 @@ class MicroBatcher:
         self._queue: deque[_Queued] = deque()
         self._queued_items = 0
         self._running_items = 0
+        self._executing = False  # a batch is on the inference thread (from the batch loop or a request's task)
+        self._queued_gauge = metrics.labelled(metrics.QUEUED_ITEMS, variant=name)
+        self._batch_sizes = metrics.labelled(metrics.BATCH_SIZE, variant=name)
+        self._inference_seconds = metrics.labelled(metrics.INFERENCE_DURATION, variant=name)
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -125,6 +130,8 @@ class MicroBatcher:
         time) cannot be met. Large requests are split into batch-sized chunks that may run in different batches."""
         loop = asyncio.get_running_loop()
         self.admit(len(items), None if deadline is None else deadline - loop.time())
+        if self._runs_at_once(len(items)):
+            return await self._run_at_once(items, loop.create_future(), loop.time(), deadline)
         self._start(loop)
         futures = []
         size = self.limits.max_batch_size
@@ -134,10 +141,23 @@ class MicroBatcher:
             self._queue.append(queued)
             self._queued_items += len(chunk)
             futures.append(queued.future)
-        metrics.QUEUED_ITEMS.labels(variant=self.name).set(self._queued_items)
+        self._queued_gauge.set(self._queued_items)
         assert self._wakeup is not None
         self._wakeup.set()
         return Inference.concatenate(await asyncio.gather(*futures))
+
+    def _runs_at_once(self, count: int) -> bool:
+        """Whether a request of `count` items can skip the queue: the runtime is idle, nothing is queued, it fits in
+        one batch, and no companion wait is configured."""
+        idle = not self._executing and not self._queue
+        return idle and count <= self.limits.max_batch_size and self.limits.max_latency_s == 0
+
+    async def _run_at_once(
+        self, items: Sequence[Any], future: asyncio.Future[Inference], now: float, deadline: float | None
+    ) -> Inference:
+        queued = _Queued(list(items), future, now, deadline)
+        await self._execute([queued])
+        return future.result()
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._worker is None or self._worker.done():
@@ -163,7 +183,7 @@ class MicroBatcher:
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
-            while not self._queue:
+            while not self._queue or self._executing:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             if self.limits.max_latency_s > 0:
@@ -191,7 +211,7 @@ class MicroBatcher:
             if self._still_awaited(queued, now):
                 batch.append(queued)
                 size += len(queued.items)
-        metrics.QUEUED_ITEMS.labels(variant=self.name).set(self._queued_items)
+        self._queued_gauge.set(self._queued_items)
         return batch
 
     def _still_awaited(self, queued: _Queued, now: float) -> bool:
@@ -209,7 +229,8 @@ class MicroBatcher:
             return
         items = [item for queued in batch for item in queued.items]
         self._running_items = len(items)
-        metrics.BATCH_SIZE.labels(variant=self.name).observe(len(items))
+        self._executing = True
+        self._batch_sizes.observe(len(items))
         started = time.perf_counter()
         try:
             result = await asyncio.get_running_loop().run_in_executor(self._executor, self.infer, items)
@@ -221,7 +242,10 @@ class MicroBatcher:
         finally:
             elapsed = time.perf_counter() - started
             self._running_items = 0
-            metrics.INFERENCE_DURATION.labels(variant=self.name).observe(elapsed)
+            self._executing = False
+            self._inference_seconds.observe(elapsed)
+            if self._queue and self._wakeup is not None:
+                self._wakeup.set()  # requests queued behind a batch that ran from a request's own task
         self._learn_cost(elapsed, len(items))
         offset = 0
         for queued in batch:

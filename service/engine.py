@@ -366,12 +366,16 @@ class Engine:
 
         served = await serve_along_chain(route, table.loaded.get, self.breakers, attempt)
         fallback = served.variant != route.selected
-        metrics.ROUTING_DECISIONS.labels(
-            task=route.task, scenario=route.scenario, variant=served.variant, fallback=str(fallback).lower()
+        metrics.labelled(
+            metrics.ROUTING_DECISIONS,
+            task=route.task,
+            scenario=route.scenario,
+            variant=served.variant,
+            fallback=str(fallback).lower(),
         ).inc()
         if served.fallback_reason is not None:
             metrics.FALLBACKS.labels(task=route.task, scenario=route.scenario, reason=served.fallback_reason).inc()
-        metrics.ITEMS_CLASSIFIED.labels(task=route.task, variant=served.variant).inc(len(items))
+        metrics.labelled(metrics.ITEMS_CLASSIFIED, task=route.task, variant=served.variant).inc(len(items))
         labels = list(served.loaded.classifier.labels)
         return ClassifyResponse(
             task=route.task,

@@ -10,10 +10,24 @@ so these objects write to the multiprocess store that BentoML's /metrics endpoin
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from service import metric_names as names
 from service.metric_names import ALL_METRIC_NAMES, NO_LABEL  # noqa: F401 (their home is metric_names)
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+@cache
+def labelled(metric: M, **labels: str) -> M:
+    """`metric.labels(**labels)`, remembered: prometheus_client sorts, checks and locks on every `labels` call,
+    which the request path would otherwise pay several times per request (label sets are few, see above)."""
+    return metric.labels(**labels)
+
 
 # Fine between 1 and 100 ms, where the scenarios' budgets lie: histogram_quantile interpolates inside a
 # bucket, so coarse buckets would make the report's live-vs-predicted comparison (15% tolerance) meaningless.

@@ -74,7 +74,8 @@ def variant_cells(row: VariantRow) -> list[str]:
 
 
 def latency_cell(row: CandidateRow) -> str:
-    """`26.5 (19.4-31.0)`: a server scenario's median p99 with the spread of its repeated trials."""
+    """`26.5 (19.4-31.0)`: a server scenario's p99 (its repeated trials pooled) with the repeats' own p99s'
+    spread."""
     spread = row.latency_spread_ms
     if spread is None:
         return fmt_ms(row.latency_ms)

@@ -123,8 +123,8 @@ class LatencySummary(Strict):
 
 
 class ServerTrial(Strict):
-    """One open-loop Poisson trial at `rate_rps` (`models.loadgen.poisson_trial`); a repeated one carries every
-    repeat's p99 and their spread."""
+    """One open-loop Poisson trial at `rate_rps` (`models.loadgen.run_trial`), or repeated ones pooled
+    (percentiles of all their latencies) carrying every repeat's own p99 and their spread."""
 
     rate_rps: float
     queries: int = Field(ge=0)
@@ -148,7 +148,7 @@ class ServerSearch(Strict):
     target_rps: float
     max_rate_rps: float = Field(
         ge=0,
-        description="highest rate whose p99 met the bound, confirmed by repeated trials (their median) when "
+        description="highest rate whose p99 met the bound, confirmed by repeated trials (their pooled p99) when "
         "repeats > 1: the target's rate when no higher one held; 0 when none did",
     )
     at_target: ServerTrial
@@ -160,7 +160,7 @@ class ServerSearch(Strict):
     unconfirmed: list[ServerTrial] = Field(
         default_factory=list,
         exclude_if=_absent_if_empty,
-        description="repeated trials at higher rates whose median missed the bound",
+        description="repeated trials at higher rates whose pooled p99 missed the bound",
     )
 
 

@@ -107,6 +107,46 @@ def test_a_lone_request_on_an_idle_runtime_does_not_wait_for_companions() -> Non
     assert recorder.batches == [[0], [1]]
 
 
+def test_a_lone_request_on_an_idle_runtime_skips_the_queue_and_the_batch_loop() -> None:
+    recorder = Recorder()
+
+    async def scenario() -> list[str]:
+        batcher = MicroBatcher("v", recorder, limits())
+        try:
+            for item in range(3):
+                assert values(await batcher.submit([item])) == [float(item)]
+            return [task.get_name() for task in asyncio.all_tasks()]
+        finally:
+            await batcher.close()
+
+    assert not any(name.startswith("batcher:") for name in asyncio.run(scenario()))
+    assert recorder.batches == [[0], [1], [2]]
+    assert recorder.thread_names == {"infer-v_0"}
+
+
+def test_a_failure_or_cancellation_of_a_request_run_at_once_leaves_the_batcher_serving() -> None:
+    recorder = Recorder(fail=True)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher("v", recorder, limits())
+        try:
+            with pytest.raises(RuntimeError, match="exploded"):
+                await batcher.submit([1])
+            recorder.fail, recorder.gate = False, threading.Event()
+            cancelled = asyncio.ensure_future(batcher.submit([2]))
+            await asyncio.sleep(0.05)  # on the inference thread, held by the gate
+            queued = asyncio.ensure_future(batcher.submit([3]))
+            cancelled.cancel()
+            recorder.gate.set()
+            assert values(await queued) == [3.0]
+            assert values(await batcher.submit([4])) == [4.0]
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+    assert recorder.batches == [[1], [2], [3], [4]]  # [2] was on the thread when cancelled: it finished
+
+
 def test_items_that_queue_while_a_batch_runs_form_the_next_batch() -> None:
     recorder = Recorder()
     recorder.gate = threading.Event()

@@ -1,11 +1,22 @@
-"""The load generator's pure parts: seeded Poisson arrivals and the early-stop rule of a server trial."""
+"""The load generator's pure parts: seeded Poisson arrivals, the early-stop rule of a server trial, and how
+precisely queries are issued."""
 
 from __future__ import annotations
+
+import asyncio
 
 import numpy as np
 import pytest
 
-from models.loadgen import over_bound_limit, poisson_arrivals, trial_rng
+from models.loadgen import (
+    MAX_SPIN_S,
+    SPIN_CPU_SHARE,
+    over_bound_limit,
+    poisson_arrivals,
+    spin_lead_s,
+    trial_rng,
+    wait_until,
+)
 
 
 def test_poisson_arrivals_are_seeded_and_have_the_rate() -> None:
@@ -28,3 +39,35 @@ def test_over_bound_limit_decides_the_p99(queries: int) -> None:
         barely = np.zeros(queries)
         barely[queries - limit + 1 :] = bound * 1.001  # one fewer, barely over: the p99 can still be within
         assert np.percentile(barely, 99) <= bound
+
+
+def test_the_polled_lead_before_an_arrival_is_capped_and_shrinks_at_high_rates() -> None:
+    assert spin_lead_s(poisson_arrivals(2.0, 200, trial_rng(0, 2.0))) == MAX_SPIN_S
+    fast = poisson_arrivals(500.0, 5000, trial_rng(0, 500.0))
+    assert spin_lead_s(fast) == pytest.approx(SPIN_CPU_SHARE / 500.0, rel=0.05)  # 5% of the mean gap
+    assert spin_lead_s(np.asarray([])) == 0.0
+
+
+def test_waiting_for_an_arrival_never_returns_early_and_lets_other_work_run_meanwhile() -> None:
+    async def scenario() -> tuple[list[float], int]:
+        loop = asyncio.get_running_loop()
+        ticks = 0
+
+        async def other_work() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        worker = asyncio.ensure_future(other_work())
+        early = []
+        for _ in range(20):
+            when = loop.time() + 0.003
+            await wait_until(loop, when, spin_s=0.002)
+            early.append(when - loop.time())
+        worker.cancel()
+        return early, ticks
+
+    early, ticks = asyncio.run(scenario())
+    assert max(early) <= 0.0
+    assert ticks > 20  # the polling yields to the loop: other tasks (answers arriving) are not held up

@@ -1,19 +1,21 @@
 """The served half's pure parts: how many queries a trial sends, the bounded search for the highest rate within
-a p99 bound (on a queue-like model of a server), and the median of repeated trials."""
+a p99 bound (on a queue-like model of a server), and repeated trials pooled into one."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
-from models.loadgen import json_body
+from models.loadgen import TrialRun, json_body
 from models.measure_plan import MeasureSettings, ServerTarget
 from models.served_measure import (
     MAX_DOUBLINGS,
     ServedTrials,
     confirm_max_rate,
-    median_trial,
+    pooled_trial,
     query_count,
     search_max_rate,
 )
@@ -97,12 +99,36 @@ def test_search_is_bounded_and_reports_zero_when_nothing_meets() -> None:
     assert nothing.max_rate_rps == 0.0 and len(nothing.trials) == 4
 
 
-def test_median_trial_keeps_the_middle_repeat_and_the_spread() -> None:
-    trials = [record(50.0, 30.0, True), record(50.0, 80.0, False), record(50.0, 40.0, True)]
-    chosen = median_trial(trials)
-    assert chosen.p99_ms == 40.0 and chosen.meets_bound
-    assert chosen.repeats_p99_ms == [30.0, 80.0, 40.0] and chosen.p99_spread_ms == (30.0, 80.0)
-    assert median_trial(trials[:2]).p99_ms == 30.0  # an even count keeps the lower middle one
+def run(latencies_ms: list[float], outcome: str = "200", stopped: bool = False) -> TrialRun:
+    seconds = [latency / 1000.0 for latency in latencies_ms]
+    return TrialRun(
+        latencies_s=seconds,
+        by_outcome={outcome: seconds},
+        outcomes=Counter({outcome: len(seconds)}),
+        lateness_s=[0.0] * len(seconds),
+        queries=len(seconds),
+        completed=len(seconds),
+        elapsed_s=len(seconds) / 50.0,
+        stopped_early=stopped,
+    )
+
+
+def test_repeated_trials_pool_their_latencies_and_keep_each_repeats_p99() -> None:
+    quiet, noisy = [10.0] * 200, [10.0] * 196 + [60.0] * 4
+    pooled = pooled_trial(50.0, [run(quiet), run(noisy), run(quiet)], bound_ms=50.0)
+    assert pooled.p99_ms == round(float(np.percentile(quiet + noisy + quiet, 99)), 3)
+    assert pooled.p99_ms < 50.0 and pooled.meets_bound  # one noisy repeat no longer decides alone
+    assert pooled.repeats_p99_ms == [10.0, 60.0, 10.0] and pooled.p99_spread_ms == (10.0, 60.0)
+    assert pooled.queries == 600 and pooled.outcomes == {"200": 600} and pooled.achieved_rps == 50.0
+    single = pooled_trial(50.0, [run(quiet)], bound_ms=50.0)
+    assert single.repeats_p99_ms is None and single.p99_spread_ms is None
+
+
+def test_a_pooled_trial_misses_the_bound_when_any_repeat_failed_a_query_or_stopped_early() -> None:
+    fine = run([10.0] * 100)
+    assert not pooled_trial(50.0, [fine, run([10.0], outcome="503")], bound_ms=50.0).meets_bound
+    assert not pooled_trial(50.0, [fine, run([10.0] * 10, stopped=True)], bound_ms=50.0).meets_bound
+    assert pooled_trial(50.0, [fine, fine], bound_ms=50.0).meets_bound
 
 
 def test_search_never_offers_more_than_the_cap() -> None:
