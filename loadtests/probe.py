@@ -11,8 +11,9 @@ scheduled arrival, stopped early only after 1% of the queries failed.
 
 `--overhead` splits the single-stream figure: the same back-to-back queries from a minimal client on one
 keep-alive socket (so that the difference to the in-process p50 is the server's, not the client library's),
-then the variant loaded in this process and called directly, as `measure`'s in-process half does; `--rounds`
-repeats the pair, interleaved.
+then the variant loaded in this process and called directly, as `measure`'s in-process half does; then both
+again with `--gap` seconds of idle before each query (sparse arrivals, as at 2 req/s: caches and idle CPUs
+go cold in between, for the server and in process alike); `--rounds` repeats the four, interleaved.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ from service.metric_names import GC_PAUSE  # noqa: E402
 NO_BOUND_MS = 1e9
 OVERHEAD_QUERIES = 600
 OVERHEAD_WARMUP = 100
+SPARSE_QUERIES = 40
+SPARSE_WARMUP = 3
 
 
-def lean_client_p50_ms(port: int, path: str, bodies: list[Body], queries: int) -> float:
-    """p50 of back-to-back POSTs over one keep-alive loopback socket (each must be answered 200).
+def lean_client_p50_ms(port: int, path: str, bodies: list[Body], queries: int, gap_s: float = 0.0) -> float:
+    """p50 of POSTs over one keep-alive loopback socket (each must be answered 200), `gap_s` of idle before each.
 
     Hand-written on purpose: each request is one prepared `sendall`, the answer read up to its Content-Length, so
     the client's own cost is a few microseconds; aiohttp's and `http.client`'s parsing (the latter's slower than
@@ -56,15 +59,20 @@ def lean_client_p50_ms(port: int, path: str, bodies: list[Body], queries: int) -
     samples = []
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for index in range(OVERHEAD_WARMUP + queries):
+        for index in range(warmup(gap_s) + queries):
+            time.sleep(gap_s)
             started = time.perf_counter()
             connection.sendall(requests[index % len(requests)])
             status = read_response(connection)
             if status != 200:
                 raise RuntimeError(f"query {index} was answered {status}")
-            if index >= OVERHEAD_WARMUP:
+            if index >= warmup(gap_s):
                 samples.append((time.perf_counter() - started) * 1000.0)
     return statistics.median(samples)
+
+
+def warmup(gap_s: float) -> int:
+    return OVERHEAD_WARMUP if gap_s == 0 else SPARSE_WARMUP
 
 
 def read_response(connection: socket.socket) -> int:
@@ -96,13 +104,14 @@ def load_here(variant: str) -> Any:
     return store.load(store.describe(variant), DEFAULTS.threads, DEFAULTS.max_batch_tokens)
 
 
-def in_process_p50_ms(classifier: Any, items: list[Any], queries: int) -> float:
-    """p50 of the classifier called directly, one item at a time (no HTTP, no batcher)."""
+def in_process_p50_ms(classifier: Any, items: list[Any], queries: int, gap_s: float = 0.0) -> float:
+    """p50 of the classifier called directly, one item at a time (no HTTP, no batcher), `gap_s` idle before each."""
     samples = []
-    for index in range(OVERHEAD_WARMUP + queries):
+    for index in range(warmup(gap_s) + queries):
+        time.sleep(gap_s)
         started = time.perf_counter()
         classifier.run([items[index % len(items)]])
-        if index >= OVERHEAD_WARMUP:
+        if index >= warmup(gap_s):
             samples.append((time.perf_counter() - started) * 1000.0)
     return statistics.median(samples)
 
@@ -151,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each trial")
     parser.add_argument("--overhead", action="store_true", help="also: lean-client HTTP vs in-process p50")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of --overhead")
+    parser.add_argument("--gap", type=float, default=0.5, help="idle seconds before each sparse --overhead query")
     args = parser.parse_args(argv)
     task, kind = ("sentiment", "text") if args.variant.startswith("sentiment") else ("digits", "image")
     settings = MeasureSettings(
@@ -180,19 +190,24 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             trials.close()
         if args.overhead:
-            overhead(served, args.variant, items, bodies, args.rounds)
+            overhead(served, args.variant, items, bodies, args.rounds, args.gap)
     return 0
 
 
-def overhead(served: ServedVariant, variant: str, items: list[Any], bodies: list[Body], rounds: int) -> None:
+def overhead(
+    served: ServedVariant, variant: str, items: list[Any], bodies: list[Body], rounds: int, gap: float
+) -> None:
     path = served.url.removeprefix(served.base_url)
     classifier = load_here(variant)
     for round_index in range(rounds):
         http_p50 = lean_client_p50_ms(served.port, path, bodies, OVERHEAD_QUERIES)
         local_p50 = in_process_p50_ms(classifier, items, OVERHEAD_QUERIES)
+        sparse_http_p50 = lean_client_p50_ms(served.port, path, bodies, SPARSE_QUERIES, gap)
+        sparse_local_p50 = in_process_p50_ms(classifier, items, SPARSE_QUERIES, gap)
         print(
-            f"overhead round {round_index + 1}: minimal-client HTTP single-stream p50 {http_p50:.2f} ms, in-process "
-            f"{local_p50:.2f} ms: +{http_p50 - local_p50:.2f} ms",
+            f"overhead round {round_index + 1}: minimal-client HTTP p50 back to back {http_p50:.2f} ms, in-process "
+            f"{local_p50:.2f} ms: +{http_p50 - local_p50:.2f} ms; {gap:g} s apart: HTTP {sparse_http_p50:.2f}, "
+            f"in-process {sparse_local_p50:.2f} ms: +{sparse_http_p50 - sparse_local_p50:.2f} ms",
             flush=True,
         )
 
