@@ -73,7 +73,6 @@ class MicroBatcher:
         self._queue: deque[_Queued] = deque()
         self._queued_items = 0
         self._running_items = 0
-        self._executing = False  # a batch is on the inference thread (from the batch loop or a request's task)
         self._queued_gauge = metrics.labelled(metrics.QUEUED_ITEMS, variant=name)
         self._batch_sizes = metrics.labelled(metrics.BATCH_SIZE, variant=name)
         self._inference_seconds = metrics.labelled(metrics.INFERENCE_DURATION, variant=name)
@@ -149,7 +148,7 @@ class MicroBatcher:
     def _runs_at_once(self, count: int) -> bool:
         """Whether a request of `count` items can skip the queue: the runtime is idle, nothing is queued, it fits in
         one batch, and no companion wait is configured."""
-        idle = not self._executing and not self._queue
+        idle = self._running_items == 0 and not self._queue
         return idle and count <= self.limits.max_batch_size and self.limits.max_latency_s == 0
 
     async def _run_at_once(
@@ -183,7 +182,7 @@ class MicroBatcher:
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
-            while not self._queue or self._executing:
+            while not self._queue or self._running_items:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             if self.limits.max_latency_s > 0:
@@ -229,7 +228,6 @@ class MicroBatcher:
             return
         items = [item for queued in batch for item in queued.items]
         self._running_items = len(items)
-        self._executing = True
         self._batch_sizes.observe(len(items))
         started = time.perf_counter()
         try:
@@ -242,7 +240,6 @@ class MicroBatcher:
         finally:
             elapsed = time.perf_counter() - started
             self._running_items = 0
-            self._executing = False
             self._inference_seconds.observe(elapsed)
             if self._queue and self._wakeup is not None:
                 self._wakeup.set()  # requests queued behind a batch that ran from a request's own task
