@@ -151,7 +151,7 @@ async def classify(request: Request, kind: str, parse: Callable[..., Awaitable[T
         result = await unless_client_leaves(request, work)
         labels.update(variant=result.variant)
         headers[VARIANT_HEADER] = result.variant
-        response: Response = JSONResponse(result.model_dump(), headers=headers)
+        response = Response(result.model_dump_json(), headers=headers, media_type="application/json")
         outcome = "success"
     except Exception as exc:
         response = error_response(exc, headers)

@@ -41,7 +41,7 @@ class Inference:
         )
 
     def truncated_indices(self) -> list[int]:
-        return [int(index) for index in np.flatnonzero(self.truncated)]
+        return [index for index, truncated in enumerate(self.truncated.tolist()) if truncated]
 
 
 @dataclass

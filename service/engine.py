@@ -404,7 +404,8 @@ def check_top_k(top_k: int | None, variant: str, labels: list[str]) -> None:
 
 
 def prediction(row: np.ndarray, labels: list[str], top_k: int) -> Prediction:
-    order = np.argsort(-row, kind="stable")[:top_k]
-    scores = {labels[i]: round(float(row[i]), SCORE_DIGITS) for i in order}
-    best = int(order[0])
-    return Prediction(label=labels[best], score=round(float(row[best]), SCORE_DIGITS), scores=scores)
+    # Plain Python on a handful of labels: numpy's per-call overhead would dominate, on the event loop.
+    values = row.tolist()
+    order = sorted(range(len(values)), key=lambda index: -values[index])[:top_k]  # stable: ties keep label order
+    scores = {labels[index]: round(values[index], SCORE_DIGITS) for index in order}
+    return Prediction(label=labels[order[0]], score=scores[labels[order[0]]], scores=scores)
