@@ -13,12 +13,15 @@ scheduled arrival, stopped early only after 1% of the queries failed.
 keep-alive socket (so that the difference to the in-process p50 is the server's, not the client library's),
 then the variant loaded in this process and called directly, as `measure`'s in-process half does; then both
 again with `--gap` seconds of idle before each query (sparse arrivals, as at 2 req/s: caches and idle CPUs
-go cold in between, for the server and in process alike); `--rounds` repeats the four, interleaved.
+go cold in between, for the server and in process alike); `--rounds` repeats the four, interleaved. Each round
+also prints the CPU time per query of the server's two busiest threads during the back-to-back queries (from
+/proc: the worker's inference thread and its event loop).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import sys
@@ -194,20 +197,45 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def thread_cpu_s(pids: list[int]) -> dict[tuple[int, str], float]:
+    """CPU seconds (user + system) so far of every thread of `pids`, from /proc/<pid>/task/<tid>/stat."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    times = {}
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            times[(pid, tid)] = (int(fields[11]) + int(fields[12])) / ticks
+    return times
+
+
+def busiest_threads_us(before: dict[tuple[int, str], float], after: dict[tuple[int, str], float], queries: int) -> str:
+    """The two threads that used the most CPU in between, in microseconds per query (on one keep-alive connection
+    every query reaches the same worker: its event loop and its inference thread)."""
+    used = sorted((after[key] - before.get(key, 0.0) for key in after), reverse=True)[:2]
+    return " and ".join(f"{seconds / queries * 1e6:.0f}" for seconds in used)
+
+
 def overhead(
     served: ServedVariant, variant: str, items: list[Any], bodies: list[Body], rounds: int, gap: float
 ) -> None:
     path = served.url.removeprefix(served.base_url)
     classifier = load_here(variant)
     for round_index in range(rounds):
+        cpu_before = thread_cpu_s(served.worker_pids())
         http_p50 = lean_client_p50_ms(served.port, path, bodies, OVERHEAD_QUERIES)
+        cpu = busiest_threads_us(cpu_before, thread_cpu_s(served.worker_pids()), OVERHEAD_WARMUP + OVERHEAD_QUERIES)
         local_p50 = in_process_p50_ms(classifier, items, OVERHEAD_QUERIES)
         sparse_http_p50 = lean_client_p50_ms(served.port, path, bodies, SPARSE_QUERIES, gap)
         sparse_local_p50 = in_process_p50_ms(classifier, items, SPARSE_QUERIES, gap)
         print(
             f"overhead round {round_index + 1}: minimal-client HTTP p50 back to back {http_p50:.2f} ms, in-process "
             f"{local_p50:.2f} ms: +{http_p50 - local_p50:.2f} ms; {gap:g} s apart: HTTP {sparse_http_p50:.2f}, "
-            f"in-process {sparse_local_p50:.2f} ms: +{sparse_http_p50 - sparse_local_p50:.2f} ms",
+            f"in-process {sparse_local_p50:.2f} ms: +{sparse_http_p50 - sparse_local_p50:.2f} ms; the server's two "
+            f"busiest threads back to back: {cpu} µs CPU per query",
             flush=True,
         )
 

@@ -164,10 +164,14 @@ class BentoServer:
         except OSError:
             return "(no log)"
 
+    def supervisor_pid(self) -> int:
+        """The `bentoml serve` process itself (BentoML's supervisor of the workers)."""
+        assert self._process is not None
+        return self._process.pid
+
     def worker_pids(self) -> list[int]:
         """The processes under `bentoml serve` that hold a loaded model (the API workers)."""
-        assert self._process is not None
-        return [pid for pid in descendants(self._process.pid) if (proc_kb(pid, "VmHWM") or 0) > 0]
+        return [pid for pid in descendants(self.supervisor_pid()) if (proc_kb(pid, "VmHWM") or 0) > 0]
 
     def worker_peak_rss_mb(self) -> float:
         """The largest peak resident memory of any worker process, in MB."""
