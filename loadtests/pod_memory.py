@@ -22,8 +22,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from loadtests.compare import test_items  # noqa: E402
 from models.loadgen import Body, json_body  # noqa: E402
-from models.machine import proc_kb  # noqa: E402
-from models.served import ENDPOINTS, BentoServer, descendants  # noqa: E402
+from models.machine import process_peak_rss_mb  # noqa: E402
+from models.served import ENDPOINTS, BentoServer  # noqa: E402
 from models.served_measure import png_bytes  # noqa: E402
 from service.routing import load_selection  # noqa: E402
 
@@ -44,10 +44,6 @@ def post(url: str, body: Body) -> None:
         response.read()
 
 
-def peak_mb(pid: int) -> float:
-    return round((proc_kb(pid, "VmHWM") or 0) * 1024 / 1e6, 1)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=8, help="items per request")
@@ -62,12 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             for scenario in task_selection.scenarios:
                 for _ in range(args.requests):
                     post(server.base_url + ENDPOINTS[kind], batch_body(kind, items, scenario))
-        supervisor = server.supervisor_pid()
-        workers = server.worker_pids()
-        peaks = {pid: peak_mb(pid) for pid in [supervisor, *descendants(supervisor)]}
+        roles = {server.supervisor_pid(): "supervisor", **{pid: "worker" for pid in server.worker_pids()}}
+        peaks = {pid: process_peak_rss_mb(pid) for pid in roles}
         for pid, peak in peaks.items():
-            role = "worker" if pid in workers else "supervisor" if pid == supervisor else "helper"
-            print(f"{role} {pid}: peak RSS {peak} MB")
+            print(f"{roles[pid]} {pid}: peak RSS {peak} MB")
         print(f"sum of the peaks: {round(sum(peaks.values()), 1)} MB")
     return 0
 

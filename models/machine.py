@@ -57,6 +57,11 @@ def proc_kb(pid: int, key: str) -> int | None:
         return None
 
 
+def process_peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of process `pid` so far, in MB; 0 if unreadable."""
+    return round((proc_kb(pid, "VmHWM") or 0) * 1024 / 1e6, 1)
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB.
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from models.machine import proc_kb
+from models.machine import proc_kb, process_peak_rss_mb
 from service.registry import ENDPOINTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -175,8 +175,7 @@ class BentoServer:
 
     def worker_peak_rss_mb(self) -> float:
         """The largest peak resident memory of any worker process, in MB."""
-        peaks = [proc_kb(pid, "VmHWM") or 0 for pid in self.worker_pids()]
-        return round(max(peaks, default=0) * 1024 / 1e6, 1)
+        return max((process_peak_rss_mb(pid) for pid in self.worker_pids()), default=0.0)
 
     def workers_map(self, library: str) -> bool:
         """Whether any worker has `library` mapped (`libtorch`: it imported torch)."""

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import os
 
-from models.machine import FINGERPRINT_KEYS, hardware, peak_rss_mb, proc_kb, same_machine, versions
+from models.machine import (
+    FINGERPRINT_KEYS,
+    hardware,
+    peak_rss_mb,
+    proc_kb,
+    process_peak_rss_mb,
+    same_machine,
+    versions,
+)
 
 
 def test_hardware_and_versions_describe_this_machine() -> None:
@@ -27,3 +35,8 @@ def test_process_memory_comes_from_proc() -> None:
     assert peak_rss_mb() * 1e6 / 1024 >= resident  # the peak is at least what is resident now
     assert proc_kb(os.getpid(), "NoSuchField") is None
     assert proc_kb(2**22 + 12345, "VmHWM") is None  # no such process
+
+
+def test_another_process_peak_memory_in_mb() -> None:
+    assert 0 < process_peak_rss_mb(os.getpid()) <= round(peak_rss_mb(), 1)  # a peak only grows
+    assert process_peak_rss_mb(2**22 + 12345) == 0.0  # no such process
