@@ -90,7 +90,7 @@ def server_scenarios(selection: Selection) -> list[ServerRoute]:
         ServerRoute(task=task, kind=entry.kind, scenario=name, route=route)
         for task, entry in selection.tasks.items()
         for name, route in entry.scenarios.items()
-        if route.constraints.get("load_pattern") == "server"
+        if route.constraints.load_pattern == "server"
     ]
 
 
@@ -102,13 +102,21 @@ def predicted_metrics(route: ScenarioSelection) -> tuple[ScenarioMetrics, float]
     return evidence.metrics, evidence.metrics.p99_ms
 
 
+def server_load(route: ScenarioSelection) -> tuple[float, float]:
+    """(target rate, p99 bound) of a server route; a route that lacks either cannot be checked."""
+    rate, bound = route.constraints.target_rps, route.constraints.p99_latency_ms
+    if rate is None or bound is None:
+        raise SystemExit(f"route to {route.variant} records no target_rps or p99_latency_ms: run select again")
+    return rate, bound
+
+
 def check(route: ScenarioSelection, live: ServerTrial, tolerance: float) -> RouteCheck:
     predicted, predicted_p99 = predicted_metrics(route)
-    bound = float(route.constraints["p99_latency_ms"])
+    rate, bound = server_load(route)
     off = (live.p99_ms - predicted_p99) / predicted_p99
     return RouteCheck(
         variant=route.variant,
-        target_rps=route.constraints["target_rps"],
+        target_rps=rate,
         p99_bound_ms=bound,
         predicted=predicted,
         live=live,
@@ -156,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, RouteCheck] = {}
     for route, url, scenario in endpoints(args.selection, server_scenarios(selection), args.alone):
         bodies = request_bodies(route.kind, test_items(route.task, 500, 0), scenario=scenario)
-        live = live_trial(url, bodies, route.route.constraints["target_rps"], settings)
+        live = live_trial(url, bodies, server_load(route.route)[0], settings)
         results[route.key] = check(route.route, live, args.tolerance)
         print(f"{route.key}: {results[route.key].model_dump_json()}", flush=True)
     print(TABLE_HEADER)

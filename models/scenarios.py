@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from models.catalog import format_validation_error
 from service.contracts.common import Strict
+from service.contracts.constraints import Limits, LoadPattern
 
 DEFAULT_SCENARIOS = Path(__file__).with_name("scenarios.yaml")
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
@@ -37,7 +38,7 @@ class ScenarioError(ValueError):
 class Load(Strict):
     """How requests arrive: one at a time, Poisson arrivals at a target rate, or all at once."""
 
-    pattern: Literal["single-stream", "server", "offline"]
+    pattern: LoadPattern
     target_rps: float | None = Field(None, gt=0, description="server only: the arrival rate to hold, requests/s")
 
     @model_validator(mode="after")
@@ -49,18 +50,8 @@ class Load(Strict):
         return self
 
 
-class Constraints(Strict):
+class Constraints(Limits):
     """Every constraint a variant's measurements must meet; unset ones do not apply."""
-
-    p50_latency_ms: float | None = Field(None, gt=0)
-    p95_latency_ms: float | None = Field(None, gt=0)
-    p99_latency_ms: float | None = Field(None, gt=0)
-    min_throughput_rps: float | None = Field(None, gt=0)
-    min_accuracy: float | None = Field(None, ge=0, le=1)
-    min_macro_f1: float | None = Field(None, ge=0, le=1)
-    max_quality_drop: float | None = Field(None, ge=0, description="macro-F1 points below the task's best variant")
-    max_model_mb: float | None = Field(None, gt=0)
-    max_memory_mb: float | None = Field(None, gt=0, description="peak resident memory of a process serving it")
 
     @model_validator(mode="before")
     @classmethod
@@ -68,10 +59,6 @@ class Constraints(Strict):
         if isinstance(data, dict) and "threads" in data:
             raise ValueError(THREADS_REMOVED)
         return data
-
-    def active(self) -> dict[str, float]:
-        """The constraints that are set, in declaration order."""
-        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class Scenario(Strict):

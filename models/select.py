@@ -28,6 +28,7 @@ from service.contracts import (
     VariantMeasurements,
     read_measurements,
 )
+from service.contracts.constraints import RouteConstraints
 from service.routing import parse_selection
 
 UPPER_BOUNDS = {  # constraint -> the scenario metric it caps
@@ -86,7 +87,7 @@ class SelectedRoute:
 
     variant: str
     fallbacks: list[str]
-    constraints: dict[str, Any]
+    constraints: RouteConstraints
     objective: str
     evidence: SelectionEvidence
 
@@ -94,7 +95,7 @@ class SelectedRoute:
         return {
             "variant": self.variant,
             "fallbacks": self.fallbacks,
-            "constraints": self.constraints,
+            "constraints": self.constraints.model_dump(mode="json"),
             "objective": self.objective,
             "evidence": self.evidence.model_dump(mode="json"),
         }
@@ -275,11 +276,13 @@ def served_threads(measurements: Measurements) -> int:
     return measurements.settings.service.threads
 
 
-def scenario_constraints(scenario: Scenario, threads: int) -> dict[str, Any]:
-    load: dict[str, Any] = {"load_pattern": scenario.load.pattern}
-    if scenario.load.target_rps is not None:
-        load["target_rps"] = scenario.load.target_rps
-    return {**load, "threads": threads, **scenario.constraints.active()}
+def scenario_constraints(scenario: Scenario, threads: int) -> RouteConstraints:
+    return RouteConstraints(
+        load_pattern=scenario.load.pattern,
+        target_rps=scenario.load.target_rps,
+        threads=threads,
+        **scenario.constraints.active(),
+    )
 
 
 def select_scenario(

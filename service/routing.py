@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from service.contracts import SelectionEvidence, TaskKind
+from service.contracts.constraints import RouteConstraints
 from service.contracts.evidence import RouteEvidence
 from service.field_paths import field_path
 
@@ -41,7 +42,7 @@ class ScenarioSelection(BaseModel):
 
     variant: str = Field(min_length=1)
     fallbacks: list[str] = Field(default_factory=list)
-    constraints: dict[str, Any] = Field(default_factory=dict)
+    constraints: RouteConstraints = Field(default_factory=RouteConstraints)
     objective: str = ""
     evidence: RouteEvidence = Field(default_factory=dict)
 

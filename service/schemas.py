@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from service.contracts.constraints import RouteConstraints
 from service.contracts.evidence import RouteEvidence
 
 MAX_SCENARIO_CHARS = 64
@@ -99,7 +100,7 @@ class ScenarioRoute(BaseModel):
     fallbacks: list[str]
     serving: str | None = Field(description="the variant that serves now (None: none loaded)")
     fallback: bool
-    constraints: dict[str, Any]
+    constraints: RouteConstraints
     objective: str
     evidence: RouteEvidence = Field(description="select's evidence, or the hand-written note of a route")
     variants: list[RouteVariant]

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
 from service.contracts.report import AutoscalerBounds, CapacityPlan, ScenarioCapacity
 from service.routing import ScenarioSelection, Selection, parse_selection
@@ -34,17 +32,6 @@ NO_RATE = "no measured rate meets the p99 bound"
 NO_PATTERN = "no load pattern recorded"
 
 
-class RouteLoad(BaseModel):
-    """What the plan reads of a route's constraints (a free-form part of the selection file); the rest is ignored."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    load_pattern: Literal["single-stream", "server", "offline"] | None = None
-    target_rps: float | None = None
-    p99_latency_ms: float | None = None
-    threads: int | None = None
-
-
 def replicas_for(rate_rps: float, usable_rps: float) -> int:
     """ceil(rate / usable rate per replica), at least one; rounding noise (1.0000000001) does not add a pod."""
     return max(1, math.ceil(round(rate_rps / usable_rps, 9)))
@@ -53,7 +40,7 @@ def replicas_for(rate_rps: float, usable_rps: float) -> int:
 def scenario_capacity(
     task: str, scenario: str, route: ScenarioSelection, headroom: float, peak_rps: float | None
 ) -> ScenarioCapacity:
-    load = RouteLoad.model_validate(route.constraints)
+    load = route.constraints
     evidence = route.select_evidence()
     rate = evidence.metrics.throughput_rps if evidence is not None and evidence.metrics is not None else None
     server = load.load_pattern == "server"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from models.report.schema import QUANTILES
 from service.contracts import ScenarioMetrics
+from service.contracts.constraints import Limits
 from service.contracts.report import ComparisonRow
 from service.routing import ScenarioSelection
 
@@ -36,12 +35,12 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def latency_quantile(constraints: Mapping[str, Any]) -> str:
+def latency_quantile(constraints: Limits) -> str:
     """The percentile a single-stream scenario is about: the one it constrains, else p95 (MLPerf reports p90/p95)."""
-    return next((q for q in QUANTILES if constraints.get(f"{q}_latency_ms") is not None), "p95")
+    return next((q for q in QUANTILES if constraints.latency_limit(q) is not None), "p95")
 
 
-def comparison_metric(pattern: str | None, objective: str | None, constraints: Mapping[str, Any]) -> tuple[str, bool]:
+def comparison_metric(pattern: str | None, objective: str | None, constraints: Limits) -> tuple[str, bool]:
     """(evidence metric key, whether higher is better) for the scenario's objective, else its load pattern."""
     if objective == "minimize_size":
         return "size_mb", False
@@ -78,8 +77,8 @@ def compare_with_baseline(route: ScenarioSelection) -> Comparison | None:
         return None
     baseline = baseline_candidate.metrics
     constraints = route.constraints
-    key, higher = comparison_metric(constraints.get("load_pattern"), route.objective, constraints)
-    metric = "max_rate_rps" if key == "throughput_rps" and constraints.get("load_pattern") == "server" else key
+    key, higher = comparison_metric(constraints.load_pattern, route.objective, constraints)
+    metric = "max_rate_rps" if key == "throughput_rps" and constraints.load_pattern == "server" else key
     ratio = None if key == "macro_f1" else _ratio(metric_of(pick, key), metric_of(baseline, key), higher)
     base_f1 = metric_of(baseline, "macro_f1")
     delta = None if base_f1 is None else (pick.macro_f1 - base_f1) * 100

@@ -39,9 +39,9 @@ def scenario_data(
     constraints = route.constraints
     comparison = compare_with_baseline(route)
     return ScenarioReport(
-        load_pattern=constraints.get("load_pattern"),
+        load_pattern=constraints.load_pattern,
         load=load_text(constraints),
-        threads=constraints.get("threads"),
+        threads=constraints.threads,
         constraints=constraint_texts(constraints),
         objective=route.objective or None,
         variant=route.variant,

@@ -38,7 +38,7 @@ def live_flags(route: ScenarioSelection, observed: ObservedScenario, tolerance: 
     predicted = _predicted(route)
     flags: list[str] = []
     for q in QUANTILES:
-        value, limit = getattr(observed, f"{q}_ms"), route.constraints.get(f"{q}_latency_ms")
+        value, limit = getattr(observed, f"{q}_ms"), route.constraints.latency_limit(q)
         expected = _predicted_ms(predicted, q)
         if value is not None and limit is not None and value > limit:
             flags.append(f"SLO breach: {q} {fmt_ms(value)} ms > {fmt_plain(limit)} ms")
@@ -62,14 +62,14 @@ def live_entry(route: ScenarioSelection, observed: ObservedScenario | None, tole
         f"{q}_ms": ObservedLatency(
             observed=getattr(seen, f"{q}_ms") if traffic else None,
             predicted=_predicted_ms(predicted, q),
-            limit=constraints.get(f"{q}_latency_ms"),
+            limit=constraints.latency_limit(q),
         )
         for q in QUANTILES
     }
     return LiveEntry(
         traffic=traffic,
         variants=list(seen.variants),
-        rate_rps=Observed(observed=seen.rate_rps if traffic else None, predicted=constraints.get("target_rps")),
+        rate_rps=Observed(observed=seen.rate_rps if traffic else None, predicted=constraints.target_rps),
         **latencies,
         error_ratio=Observed(observed=seen.error_ratio if traffic else None, predicted=0.0),
         flags=live_flags(route, seen, tolerance) if traffic else [],

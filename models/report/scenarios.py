@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from models.report.comparison import metric_of
 from models.report.format import fmt_plain
 from service.contracts import CandidateEvidence, ConstraintFailure
+from service.contracts.constraints import Limits, RouteLoad
 from service.contracts.report import CandidateRow
-
-LOAD_KEYS = {"load_pattern", "target_rps", "threads"}  # they describe the load, not a limit
 
 
 def constraint_text(name: str, value: Any) -> str:
@@ -21,18 +19,17 @@ def constraint_text(name: str, value: Any) -> str:
     return f"{name} = {fmt_plain(value)}"
 
 
-def constraint_texts(constraints: Mapping[str, Any]) -> list[str]:
+def constraint_texts(constraints: Limits) -> list[str]:
     """The limits a variant must meet (the load pattern, its rate and the thread count describe the load)."""
-    return [constraint_text(k, v) for k, v in constraints.items() if k not in LOAD_KEYS and v is not None]
+    return [constraint_text(name, value) for name, value in constraints.active().items()]
 
 
-def load_text(constraints: Mapping[str, Any]) -> str:
-    pattern = constraints.get("load_pattern") or "unspecified"
-    parts = [str(pattern)]
-    if constraints.get("target_rps") is not None:
-        parts.append(f"at {fmt_plain(constraints['target_rps'])} rps")
-    if constraints.get("threads") is not None:
-        parts.append(f"{fmt_plain(constraints['threads'])} thread(s)")
+def load_text(load: RouteLoad) -> str:
+    parts: list[str] = [load.load_pattern or "unspecified"]
+    if load.target_rps is not None:
+        parts.append(f"at {fmt_plain(load.target_rps)} rps")
+    if load.threads is not None:
+        parts.append(f"{fmt_plain(load.threads)} thread(s)")
     return ", ".join(parts)
 
 

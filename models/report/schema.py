@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.contracts.constraints import Quantile
 from service.contracts.report import REPORT_SCHEMA, REPORT_VERSION
 
-QUANTILES = ("p50", "p95", "p99")  # the latency percentiles the report shows, predicted and observed
+# the latency percentiles the report shows, predicted and observed
+QUANTILES: tuple[Quantile, ...] = ("p50", "p95", "p99")
 
 Json = dict[str, Any]
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from models.report.comparison import Comparison
 from models.report.format import fmt_f1, fmt_mb, fmt_ms, fmt_plain, fmt_points, fmt_rate, fmt_ratio
 from models.report.schema import QUANTILES
+from service.contracts.constraints import Limits
 from service.routing import ScenarioSelection
 
 BASELINE = "the FP32 baseline"
@@ -17,9 +15,9 @@ def _times(ratio: float, better: str, worse: str) -> str:
     return f"{fmt_ratio(ratio)} {better}" if ratio >= 1 else f"{fmt_ratio(1 / ratio)} {worse}"
 
 
-def _claim(c: Comparison, constraints: Mapping[str, Any]) -> str:
+def _claim(c: Comparison, constraints: Limits) -> str:
     """What the pick does against the baseline, without the quality clause."""
-    bound = constraints.get("p99_latency_ms")
+    bound = constraints.p99_latency_ms
     within = f" within p99 ≤ {fmt_plain(bound)} ms" if bound is not None else ""
     if c.pick is None:
         return f"has no measured {c.metric}"

@@ -41,7 +41,7 @@ def realtime(selection: Selection) -> ScenarioSelection:
 def test_checks_only_the_server_scenarios(selection: Selection) -> None:
     keys = {route.key for route in server_scenarios(selection)}
     assert "sentiment/realtime" in keys
-    assert all(route.route.constraints["load_pattern"] == "server" for route in server_scenarios(selection))
+    assert all(route.route.constraints.load_pattern == "server" for route in server_scenarios(selection))
     assert "sentiment/batch" not in keys
 
 
@@ -59,7 +59,8 @@ def test_within_tolerance_of_the_recorded_p99(selection: Selection) -> None:
 
 def test_errors_or_a_breached_bound_fail(selection: Selection) -> None:
     route = realtime(selection)
-    bound = float(route.constraints["p99_latency_ms"])
+    bound = route.constraints.p99_latency_ms
+    assert bound is not None
     assert not check(route, live_trial(bound + 1), tolerance=10).within_bound
     assert not check(route, live_trial(1.0, {"200": 99, "503": 1}), tolerance=10).within_bound
     row = check(route, live_trial(bound + 1), tolerance=10).table_row("sentiment/realtime")

@@ -109,7 +109,15 @@ def test_routed_variants_and_usage():
     assert selection.task_of("d-fp32") == "digits"
     assert selection.task_of("nope") is None
     accuracy = selection.tasks["sentiment"].scenarios["accuracy"]
-    assert (accuracy.fallbacks, accuracy.constraints, accuracy.objective) == ([], {"min_macro_f1": 0.7}, "quality")
+    assert (accuracy.fallbacks, accuracy.constraints.active(), accuracy.objective) == ([], {"min_macro_f1": 0.7}, "quality")
+
+
+def test_constraints_are_written_as_set_load_first():
+    route = {"variant": "v", "constraints": {"p99_latency_ms": 50, "threads": 1, "load_pattern": "server"}}
+    selection = parse_selection(with_change("tasks.sentiment.scenarios.realtime", route))
+    constraints = selection.tasks["sentiment"].scenarios["realtime"].constraints
+    assert list(constraints.model_dump(mode="json")) == ["load_pattern", "threads", "p99_latency_ms"]
+    assert constraints.latency_limit("p99") == 50.0 and constraints.latency_limit("p95") is None
 
 
 @pytest.mark.parametrize(
@@ -133,6 +141,21 @@ def test_routed_variants_and_usage():
         ("tasks.sentiment.scenarios", {}, "tasks.sentiment.scenarios: Dictionary should have at least 1 item"),
         ("tasks.digits.kind", "text", "kind 'text' is served by several tasks (sentiment, digits)"),
         ("generated_at", KeyError, "generated_at: Field required"),
+        (
+            "tasks.sentiment.scenarios.accuracy.constraints.p99_latncy_ms",
+            50,
+            "tasks.sentiment.scenarios.accuracy.constraints.p99_latncy_ms: Extra inputs are not permitted",
+        ),
+        (
+            "tasks.sentiment.scenarios.accuracy.constraints.load_pattern",
+            "burst",
+            "tasks.sentiment.scenarios.accuracy.constraints.load_pattern: Input should be 'single-stream'",
+        ),
+        (
+            "tasks.sentiment.scenarios.accuracy.constraints.target_rps",
+            0,
+            "tasks.sentiment.scenarios.accuracy.constraints.target_rps: Input should be greater than 0",
+        ),
     ],
 )
 def test_schema_errors_name_the_key(path, value, message):
