@@ -55,7 +55,8 @@ def served_config() -> ServedSettings:
     from service.config import ServiceConfig
 
     config = ServiceConfig.from_env()
-    return ServedSettings.model_validate({key: getattr(config, key) for key in ServedSettings.model_fields})
+    settings = {key: getattr(config, key) for key in ServedSettings.model_fields}
+    return ServedSettings.model_validate({**settings, "concurrent_batches": config.batch_concurrency()})
 
 
 @dataclass(frozen=True)

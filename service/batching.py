@@ -1,11 +1,13 @@
 """Per-variant dynamic batching with admission control, on a dedicated inference thread.
 
-One `MicroBatcher` sits in front of each loaded variant. Requests queue their items; one batch at a time runs on
-the variant's own single-thread executor (never asyncio's shared default executor, so image decoding, reloads or
-another variant's inference cannot delay it). A batch starts as soon as the runtime is free: a lone request on an
-idle variant never waits for companions (it runs from its own task, without passing through the queue and the
-batch loop: one hand-off fewer), and whatever queued while a batch ran forms the next one (up to
-`max_batch_size` items). `max_latency_s > 0` additionally holds an idle runtime back until that many seconds after
+One `MicroBatcher` sits in front of each loaded variant. Requests queue their items; up to `concurrency` batches
+run at once, each on a thread of the variant's own executor (never asyncio's shared default executor, so image
+decoding, reloads or another variant's inference cannot delay it). A batch starts as soon as a thread is free: a
+lone request never waits for companions while one is (it runs from its own task, without passing through the queue
+and the batch loop: one hand-off fewer), and whatever queued while every thread was busy forms the next batch (up
+to `max_batch_size` items). Several threads per variant (one per CPU by default) are what let a worker use both
+cores when its connections carry all the traffic: BentoML's workers share one listening socket, and a client's
+keep-alive connections may all have been accepted by the same worker (measured: the other one sat idle). `max_latency_s > 0` additionally holds an idle runtime back until that many seconds after
 the oldest queued item, to form larger batches (a throughput setting; 0 by default).
 
 The queue is bounded twice: by items (`max_queue_items`) and by the expected wait of a new item (queued items x the
@@ -48,6 +50,7 @@ class BatchLimits:
     max_latency_s: float = DEFAULTS.max_latency_ms / 1000.0
     max_queue_items: int = DEFAULTS.max_queue_items
     max_queue_wait_s: float = DEFAULTS.max_queue_wait_ms / 1000.0
+    concurrency: int = DEFAULTS.batch_concurrency()  # batches that may run at once, each on its own thread
 
 
 @dataclass
@@ -69,10 +72,12 @@ class MicroBatcher:
         self.infer = infer
         self.limits = limits
         self._costs: deque[float] = deque(maxlen=COST_WINDOW)  # seconds per item of recent batches
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
+        self._executor = ThreadPoolExecutor(max_workers=limits.concurrency, thread_name_prefix=f"infer-{name}")
         self._queue: deque[_Queued] = deque()
         self._queued_items = 0
         self._running_items = 0
+        self._running_batches: set[asyncio.Task[None]] = set()  # batches started by the batch loop
+        self._busy_threads = 0
         self._queued_gauge = metrics.labelled(metrics.QUEUED_ITEMS, variant=name)
         self._batch_sizes = metrics.labelled(metrics.BATCH_SIZE, variant=name)
         self._inference_seconds = metrics.labelled(metrics.INFERENCE_DURATION, variant=name)
@@ -92,9 +97,10 @@ class MicroBatcher:
 
     def expected_wait_s(self, extra_items: int = 0) -> float:
         """How long a new request's last item would wait: everything ahead of it and itself, at the measured
-        seconds per item (0 before the first batch: nothing is known yet, so nothing is refused on that ground)."""
+        seconds per item, shared by the inference threads (0 before the first batch: nothing is known yet, so
+        nothing is refused on that ground)."""
         per_item = self.seconds_per_item or 0.0
-        return per_item * (self._running_items + self._queued_items + extra_items)
+        return per_item * (self._running_items + self._queued_items + extra_items) / self.limits.concurrency
 
     def admit(self, count: int, seconds_left: float | None = None) -> None:
         """Refuse (Overloaded) a request of `count` items that the bounded queue cannot take, and (RequestTimeout)
@@ -146,10 +152,10 @@ class MicroBatcher:
         return Inference.concatenate(await asyncio.gather(*futures))
 
     def _runs_at_once(self, count: int) -> bool:
-        """Whether a request of `count` items can skip the queue: the runtime is idle, nothing is queued, it fits in
-        one batch, and no companion wait is configured."""
-        idle = self._running_items == 0 and not self._queue
-        return idle and count <= self.limits.max_batch_size and self.limits.max_latency_s == 0
+        """Whether a request of `count` items can skip the queue: an inference thread is free, nothing is queued, it
+        fits in one batch, and no companion wait is configured."""
+        free = self._busy_threads < self.limits.concurrency and not self._queue
+        return free and count <= self.limits.max_batch_size and self.limits.max_latency_s == 0
 
     async def _run_at_once(
         self, items: Sequence[Any], future: asyncio.Future[Inference], now: float, deadline: float | None
@@ -164,13 +170,16 @@ class MicroBatcher:
             self._worker = loop.create_task(self._run(), name=f"batcher:{self.name}")
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        for task in [self._worker, *self._running_batches]:
+            if task is None:
+                continue
+            task.cancel()
             try:
-                await self._worker
+                await task
             except asyncio.CancelledError:
                 pass
-            self._worker = None
+        self._worker = None
+        self._running_batches.clear()
         while self._queue:
             self._queue.popleft().future.cancel()
         self._queued_items = 0
@@ -182,12 +191,17 @@ class MicroBatcher:
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
-            while not self._queue or self._running_items:
+            while not self._queue or self._busy_threads >= self.limits.concurrency:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            if self.limits.max_latency_s > 0:
+            if self.limits.max_latency_s > 0 and not self._busy_threads:
                 await self._hold_for_companions(loop)
-            await self._execute(self._take())
+            batch = self._take()
+            if batch:
+                self._busy_threads += 1  # counted now: the loop must not start more batches than threads
+                task = loop.create_task(self._execute(batch, counted=True), name=f"batch:{self.name}")
+                self._running_batches.add(task)
+                task.add_done_callback(self._running_batches.discard)
 
     async def _hold_for_companions(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self._wakeup is not None
@@ -223,11 +237,12 @@ class MicroBatcher:
         metrics.DROPPED_ITEMS.labels(variant=self.name, reason=reason).inc(len(queued.items))
         return False
 
-    async def _execute(self, batch: list[_Queued]) -> None:
-        if not batch:
-            return
+    async def _execute(self, batch: list[_Queued], counted: bool = False) -> None:
+        """Run one batch on an inference thread; `counted`: its thread was already counted busy by the batch loop."""
+        if not counted:
+            self._busy_threads += 1
         items = [item for queued in batch for item in queued.items]
-        self._running_items = len(items)
+        self._running_items += len(items)
         self._batch_sizes.observe(len(items))
         started = time.perf_counter()
         try:
@@ -239,7 +254,8 @@ class MicroBatcher:
             return
         finally:
             elapsed = time.perf_counter() - started
-            self._running_items = 0
+            self._running_items -= len(items)
+            self._busy_threads -= 1
             self._inference_seconds.observe(elapsed)
             if self._queue and self._wakeup is not None:
                 self._wakeup.set()  # requests queued behind a batch that ran from a request's own task

@@ -55,6 +55,13 @@ class ServiceConfig(BaseModel):
     max_batch_tokens: int = Field(
         2048, ge=1, description="padded tokens per runtime call; a text batch is grouped by length under this cap"
     )
+    concurrent_batches: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="batches of one variant that may run at once, each on its own inference thread (default: the "
+        "CPUs this process may use, so that a worker whose connections carry all the traffic still uses every core)",
+    )
     max_queue_items: int = Field(256, ge=1, description="items queued per variant; beyond it requests get 503")
     max_queue_wait_ms: float = Field(
         100.0, gt=0, description="expected queueing wait per variant beyond which requests get 503 + Retry-After"
@@ -104,6 +111,10 @@ class ServiceConfig(BaseModel):
             names = tuple(name.strip() for name in value.split(",") if name.strip())
             return names or None
         return value
+
+    def batch_concurrency(self) -> int:
+        """`concurrent_batches`, or the CPUs this process may run on."""
+        return self.concurrent_batches or len(os.sched_getaffinity(0))
 
     @classmethod
     def env_name(cls, field: str) -> str:

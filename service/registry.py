@@ -85,6 +85,7 @@ def batch_limits(config: ServiceConfig) -> BatchLimits:
         max_latency_s=config.max_latency_ms / 1000.0,
         max_queue_items=config.max_queue_items,
         max_queue_wait_s=config.max_queue_wait_ms / 1000.0,
+        concurrency=config.batch_concurrency(),
     )
 
 

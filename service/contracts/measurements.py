@@ -66,6 +66,12 @@ class ServedSettings(Strict):
     max_batch_tokens: int
     max_queue_items: int
     max_queue_wait_ms: float
+    concurrent_batches: int | None = Field(
+        None,
+        gt=0,
+        exclude_if=absent_if_none,
+        description="batches of one variant run at once (absent in files measured before it was a setting: one)",
+    )
 
 
 class OfflineSettings(Strict):

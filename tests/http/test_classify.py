@@ -189,7 +189,7 @@ def test_concurrent_requests_share_a_batch(serve):
 
 def test_a_full_queue_answers_503_with_retry_after_at_once_and_admitted_requests_complete(serve):
     store = FakeStore(ALL_VARIANTS)
-    with serve(store=store, max_queue_items=1) as client:
+    with serve(store=store, max_queue_items=1, concurrent_batches=1) as client:  # one inference thread
         classifier = store.loaded[TEXT_FAST]
         classifier.hold = threading.Event()
         results: dict[str, int] = {}

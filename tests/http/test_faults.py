@@ -136,7 +136,7 @@ def hold_first_request(store: FakeStore, client: Any) -> tuple[threading.Event, 
 
 def test_queued_items_whose_deadline_passed_are_dropped_before_inference(serve) -> None:
     store = FakeStore(ALL_VARIANTS)
-    with serve(store=store) as client:
+    with serve(store=store, concurrent_batches=1) as client:  # one thread: the next request queues
         fake = store.loaded[TEXT_FAST]
         dropped = f'scenario_serve_dropped_items_total{{reason="deadline",variant="{TEXT_FAST}"}}'
         dropped_before = metric_value(client, dropped)
@@ -153,7 +153,7 @@ def test_queued_items_whose_deadline_passed_are_dropped_before_inference(serve) 
 
 def test_queued_items_of_a_client_that_disconnected_are_dropped_before_inference(serve, service_asgi) -> None:
     store = FakeStore(ALL_VARIANTS)
-    with serve(store=store) as client:
+    with serve(store=store, concurrent_batches=1) as client:  # one thread: the next request queues
         fake = store.loaded[TEXT_FAST]
         dropped = f'scenario_serve_dropped_items_total{{reason="disconnected",variant="{TEXT_FAST}"}}'
         disconnects = 'scenario_serve_errors_total{error_type="client_disconnected"}'

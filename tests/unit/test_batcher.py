@@ -37,7 +37,9 @@ class Recorder:
 
 
 def limits(**overrides: float) -> BatchLimits:
-    return BatchLimits(**{"max_batch_size": 4, "max_latency_s": 0.0, **overrides})  # type: ignore[arg-type]
+    """One batch at a time unless `concurrency` says otherwise (the service's default is one per CPU)."""
+    settings = {"max_batch_size": 4, "max_latency_s": 0.0, "concurrency": 1, **overrides}
+    return BatchLimits(**settings)  # type: ignore[arg-type]
 
 
 def values(result: Inference) -> list[float]:
@@ -165,6 +167,77 @@ def test_items_that_queue_while_a_batch_runs_form_the_next_batch() -> None:
 
     asyncio.run(scenario())
     assert recorder.batches == [[0], [1, 2, 3, 4, 5]]
+
+
+class Overlap(Recorder):
+    """A Recorder that counts the batches running at once (each still waits at `gate`, when set)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most_at_once = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, items: list[int]) -> Inference:
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return super().__call__(items)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_with_two_threads_two_batches_run_at_once_and_the_rest_queue_for_the_next() -> None:
+    overlap = Overlap()
+    overlap.gate = threading.Event()
+
+    async def scenario() -> list[Inference]:
+        batcher = MicroBatcher("v", overlap, limits(max_batch_size=8, concurrency=2))
+        try:
+            first = [asyncio.ensure_future(batcher.submit([i])) for i in (0, 1)]
+            while overlap.running < 2:  # both lone requests run at once, each on a thread of its own
+                await asyncio.sleep(0.005)
+            rest = [asyncio.ensure_future(batcher.submit([i])) for i in range(2, 6)]
+            await asyncio.sleep(0.02)
+            assert batcher.queued_items == 4  # no third batch while both threads are busy
+            overlap.gate.set()
+            return await asyncio.gather(*first, *rest)
+        finally:
+            await batcher.close()
+
+    results = asyncio.run(scenario())
+    assert [values(r) for r in results] == [[float(i)] for i in range(6)]
+    assert sorted(map(sorted, overlap.batches)) == [[0], [1], [2, 3, 4, 5]]
+    assert overlap.most_at_once == 2 and len(overlap.thread_names) == 2
+
+
+def test_never_more_batches_at_once_than_threads() -> None:
+    overlap = Overlap()
+    overlap.delay = 0.01
+
+    async def scenario() -> None:
+        batcher = MicroBatcher("v", overlap, limits(max_batch_size=1, concurrency=3))
+        try:
+            await asyncio.gather(*(batcher.submit([i]) for i in range(12)))
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+    assert sorted(item for batch in overlap.batches for item in batch) == list(range(12))
+    assert overlap.most_at_once == 3
+
+
+def test_the_expected_wait_is_shared_by_the_threads() -> None:
+    one, two = (
+        MicroBatcher("a", Recorder(), limits(concurrency=1)),
+        MicroBatcher("b", Recorder(), limits(concurrency=2)),
+    )
+    for batcher in (one, two):
+        batcher._costs.append(0.01)  # 10 ms per item, as if measured
+        batcher._queued_items = 6
+    assert one.expected_wait_s(2) == pytest.approx(0.08) and two.expected_wait_s(2) == pytest.approx(0.04)
 
 
 def test_a_full_queue_refuses_at_once_with_retry_after_and_admitted_requests_complete() -> None:

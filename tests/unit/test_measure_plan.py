@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from models.measure_plan import (
@@ -43,6 +45,7 @@ def test_settings_validate_and_record_as_the_schema_says() -> None:
             "max_batch_tokens": 2048,
             "max_queue_items": 256,
             "max_queue_wait_ms": 100.0,
+            "concurrent_batches": len(os.sched_getaffinity(0)),  # the default: one per CPU of the process
         },
         "offline": {"batch_sizes": [1, 8, 32], "max_seconds": 4.0},
     }

@@ -109,7 +109,11 @@ def test_routed_variants_and_usage():
     assert selection.task_of("d-fp32") == "digits"
     assert selection.task_of("nope") is None
     accuracy = selection.tasks["sentiment"].scenarios["accuracy"]
-    assert (accuracy.fallbacks, accuracy.constraints.active(), accuracy.objective) == ([], {"min_macro_f1": 0.7}, "quality")
+    assert (accuracy.fallbacks, accuracy.constraints.active(), accuracy.objective) == (
+        [],
+        {"min_macro_f1": 0.7},
+        "quality",
+    )
 
 
 def test_constraints_are_written_as_set_load_first():
