@@ -4,10 +4,12 @@ compare server settings (workers, threads, batcher) side by side, one setting pe
     python loadtests/probe.py --variant sentiment-minilm-l6-onnx-int8 --rates 2,40,100,130
     BENTOML_CONFIG_OPTIONS='services."scenario-serve".workers=1' SCENARIO_SERVE_THREADS=2 \\
         python loadtests/probe.py --variant sentiment-minilm-l6-onnx-int8 --rates 2,40,100,130
+    SCENARIO_SERVE_CONCURRENT_BATCHES=1 python loadtests/probe.py --rates 40,80,110,140
 
 The server is `bentoml serve` of this service with a one-route selection (as `scenario-serve measure` starts
 it), with the environment's BentoML and SCENARIO_SERVE_* settings; trials are open-loop Poisson, latency from the
-scheduled arrival, stopped early only after 1% of the queries failed.
+scheduled arrival, stopped early only after 1% of the queries failed. Each trial also prints the CPU seconds each
+worker used: how the kernel shared the client's keep-alive connections among the workers.
 
 `--overhead` splits the single-stream figure: the same back-to-back queries from a minimal client on one
 keep-alive socket (so that the difference to the in-process p50 is the server's, not the client library's),
@@ -183,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"HTTP single-stream p50 {single.p50_ms:.2f} p90 {single.p90_ms:.2f} p99 {single.p99_ms:.2f} ms")
             before = gc_pauses(served.base_url)
             for rate in (float(r) for r in args.rates.split(",")):
+                cpu_before = thread_cpu_s(served.worker_pids())
                 r = trials.trial(rate, NO_BOUND_MS)
                 print(
                     f"rate {rate:g}: achieved {r.achieved_rps} p50 {r.p50_ms:.1f} p95 {r.p95_ms:.1f} "
-                    f"p99 {r.p99_ms:.1f} ms, outcomes {r.outcomes}, client lateness p50 {r.issue_lateness_p50_ms} ms",
+                    f"p99 {r.p99_ms:.1f} ms, outcomes {r.outcomes}, client lateness p50 {r.issue_lateness_p50_ms} ms, "
+                    f"CPU s per worker {per_worker(cpu_before, thread_cpu_s(served.worker_pids()))}",
                     flush=True,
                 )
             print_gc_pauses(before, gc_pauses(served.base_url))
@@ -210,6 +214,14 @@ def thread_cpu_s(pids: list[int]) -> dict[tuple[int, str], float]:
             fields = stat[stat.rindex(")") + 2 :].split()
             times[(pid, tid)] = (int(fields[11]) + int(fields[12])) / ticks
     return times
+
+
+def per_worker(before: dict[tuple[int, str], float], after: dict[tuple[int, str], float]) -> str:
+    """CPU seconds each worker used in between: how the kernel shared the client's connections among them."""
+    used: dict[int, float] = {}
+    for (pid, tid), seconds in after.items():
+        used[pid] = used.get(pid, 0.0) + seconds - before.get((pid, tid), 0.0)
+    return " / ".join(f"{seconds:.2f}" for seconds in used.values())
 
 
 def busiest_threads_us(before: dict[tuple[int, str], float], after: dict[tuple[int, str], float], queries: int) -> str:

@@ -69,6 +69,9 @@ class MeasureSettings:
     max_samples: int = 1000
     single_stream_seconds: float = 10.0
     trial_seconds: float = 6.0
+    # The repeats at a server scenario's target rate are what select predicts and `live_check` checks: as long as
+    # live_check's trials (30 s; 6-s ones gave 120-240 queries, whose p99 is the 2nd-3rd slowest: noise).
+    target_seconds: float = 30.0
     min_queries: int = 200
     search_steps: int = 5
     repeats: int = 3
@@ -81,6 +84,7 @@ class MeasureSettings:
             "max_samples": self.max_samples,
             "single_stream_seconds": self.single_stream_seconds,
             "trial_seconds": self.trial_seconds,
+            "target_seconds": self.target_seconds,
             "min_queries": self.min_queries,
             "repeats": self.repeats,
             "offline_seconds": self.offline_seconds,
@@ -104,6 +108,7 @@ class MeasureSettings:
             max_samples=200,
             single_stream_seconds=0.5,
             trial_seconds=1.0,
+            target_seconds=1.0,
             min_queries=30,
             search_steps=2,
             repeats=1,
@@ -127,6 +132,7 @@ def settings_record(settings: MeasureSettings) -> MeasurementSettings:
         ),
         server=ServerSettings(
             trial_seconds=settings.trial_seconds,
+            target_seconds=settings.target_seconds,
             min_queries=settings.min_queries,
             search_steps=settings.search_steps,
             repeats=settings.repeats,

@@ -200,18 +200,19 @@ class ServedTrials:
         rate = self._rate(rate_rps)
         return pooled_trial(rate, [self._run(rate, bound_ms, repeat)], bound_ms)
 
-    def repeated(self, rate_rps: float, bound_ms: float) -> ServerTrial:
-        """`settings.repeats` trials at `rate_rps` (each on a drained server, arrivals of its own), pooled."""
+    def repeated(self, rate_rps: float, bound_ms: float, seconds: float | None = None) -> ServerTrial:
+        """`settings.repeats` trials at `rate_rps` (each on a drained server, arrivals of its own), pooled; each
+        `seconds` long (default: `settings.trial_seconds`)."""
         rate = self._rate(rate_rps)
-        runs = [self._run(rate, bound_ms, repeat) for repeat in range(self.settings.repeats)]
+        runs = [self._run(rate, bound_ms, repeat, seconds) for repeat in range(self.settings.repeats)]
         return pooled_trial(rate, runs, bound_ms)
 
     @staticmethod
     def _rate(rate_rps: float) -> float:
         return max(round(rate_rps, 3), 0.001)
 
-    def _run(self, rate: float, bound_ms: float, repeat: int) -> TrialRun:
-        count = query_count(rate, self.settings.trial_seconds, self.settings.min_queries)
+    def _run(self, rate: float, bound_ms: float, repeat: int, seconds: float | None = None) -> TrialRun:
+        count = query_count(rate, seconds or self.settings.trial_seconds, self.settings.min_queries)
         arrivals = poisson_arrivals(rate, count, trial_rng(self.settings.seed + repeat, rate))
         self.loop.run_until_complete(self._settle())
         return self.loop.run_until_complete(run_trial(self.client.send, arrivals, bound_ms))
@@ -243,8 +244,8 @@ class ServedTrials:
         """Repeated trials at the target, the search for the highest rate within the bound, that rate confirmed."""
 
         def trial(rate: float) -> ServerTrial:
-            if rate == target.target_rps:
-                return self.repeated(rate, target.p99_bound_ms)
+            if rate == target.target_rps:  # the prediction: repeats as long as live_check's trials
+                return self.repeated(rate, target.p99_bound_ms, self.settings.target_seconds)
             return self.trial(rate, target.p99_bound_ms)
 
         found = search_max_rate(

@@ -7,11 +7,12 @@ lone request never waits for companions while one is (it runs from its own task,
 and the batch loop: one hand-off fewer), and whatever queued while every thread was busy forms the next batch (up
 to `max_batch_size` items). Several threads per variant (one per CPU by default) are what let a worker use both
 cores when its connections carry all the traffic: BentoML's workers share one listening socket, and a client's
-keep-alive connections may all have been accepted by the same worker (measured: the other one sat idle). `max_latency_s > 0` additionally holds an idle runtime back until that many seconds after
-the oldest queued item, to form larger batches (a throughput setting; 0 by default).
+keep-alive connections may all have been accepted by the same worker (measured: the other one sat idle).
+`max_latency_s > 0` additionally holds an idle runtime back until that many seconds after the oldest queued item,
+to form larger batches (a throughput setting; 0 by default).
 
 The queue is bounded twice: by items (`max_queue_items`) and by the expected wait of a new item (queued items x the
-measured seconds per item, `max_queue_wait_s`). A request that would exceed either is refused at once with
+measured seconds per item / the threads, `max_queue_wait_s`). A request that would exceed either is refused at once with
 `Overloaded` (503 with Retry-After): under overload the excess is shed quickly while admitted requests keep their
 latency, instead of every request waiting longer and longer.
 
@@ -25,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import statistics
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -40,6 +43,16 @@ from service.errors import Overloaded, RequestTimeout
 
 COST_WINDOW = 16  # recent batches whose median seconds per item is the cost estimate (one slow batch moves it not)
 MIN_RETRY_AFTER_S = 1  # Retry-After is whole seconds (RFC 9110)
+INFERENCE_NICENESS = 5  # added to the process' niceness for inference threads (CFS weight about a third)
+
+
+def lower_thread_priority() -> None:
+    """Inference threads yield the CPU to the event loops: under overload a worker runs more inference threads
+    than there are cores, and the loop that parses requests and answers 503s must not wait behind them."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INFERENCE_NICENESS)
+    except OSError:  # not permitted (or not Linux): the thread keeps the process' priority
+        pass
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,9 @@ class MicroBatcher:
         self.infer = infer
         self.limits = limits
         self._costs: deque[float] = deque(maxlen=COST_WINDOW)  # seconds per item of recent batches
-        self._executor = ThreadPoolExecutor(max_workers=limits.concurrency, thread_name_prefix=f"infer-{name}")
+        self._executor = ThreadPoolExecutor(
+            max_workers=limits.concurrency, thread_name_prefix=f"infer-{name}", initializer=lower_thread_priority
+        )
         self._queue: deque[_Queued] = deque()
         self._queued_items = 0
         self._running_items = 0

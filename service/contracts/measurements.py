@@ -52,6 +52,12 @@ class SingleStreamSettings(Strict):
 
 class ServerSettings(Strict):
     trial_seconds: float = Field(gt=0)
+    target_seconds: float | None = Field(
+        None,
+        gt=0,
+        exclude_if=absent_if_none,
+        description="length of each repeated trial at the target rate (absent in older files: trial_seconds)",
+    )
     min_queries: int = Field(gt=0)
     search_steps: int = Field(ge=0)
     repeats: int = Field(gt=0)
