@@ -1,4 +1,4 @@
-"""Per-variant dynamic batching with admission control, on a dedicated inference thread.
+"""Per-variant dynamic batching with admission control, on dedicated inference threads.
 
 One `MicroBatcher` sits in front of each loaded variant. Requests queue their items; up to `concurrency` batches
 run at once, each on a thread of the variant's own executor (never asyncio's shared default executor, so image
@@ -176,6 +176,7 @@ class MicroBatcher:
         self, items: Sequence[Any], future: asyncio.Future[Inference], now: float, deadline: float | None
     ) -> Inference:
         queued = _Queued(list(items), future, now, deadline)
+        self._busy_threads += 1
         await self._execute([queued])
         return future.result()
 
@@ -214,7 +215,7 @@ class MicroBatcher:
             batch = self._take()
             if batch:
                 self._busy_threads += 1  # counted now: the loop must not start more batches than threads
-                task = loop.create_task(self._execute(batch, counted=True), name=f"batch:{self.name}")
+                task = loop.create_task(self._execute(batch), name=f"batch:{self.name}")
                 self._running_batches.add(task)
                 task.add_done_callback(self._running_batches.discard)
 
@@ -252,10 +253,8 @@ class MicroBatcher:
         metrics.DROPPED_ITEMS.labels(variant=self.name, reason=reason).inc(len(queued.items))
         return False
 
-    async def _execute(self, batch: list[_Queued], counted: bool = False) -> None:
-        """Run one batch on an inference thread; `counted`: its thread was already counted busy by the batch loop."""
-        if not counted:
-            self._busy_threads += 1
+    async def _execute(self, batch: list[_Queued]) -> None:
+        """Run one batch on an inference thread, which the caller has counted busy (and this frees)."""
         items = [item for queued in batch for item in queued.items]
         self._running_items += len(items)
         self._batch_sizes.observe(len(items))
