@@ -40,7 +40,7 @@ from models.loadgen import Body  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, request_bodies  # noqa: E402
-from service.metric_names import GC_PAUSE  # noqa: E402
+from service.metric_names import GC_PAUSE, INFERENCE_DURATION, REQUEST_DURATION  # noqa: E402
 
 NO_BOUND_MS = 1e9
 OVERHEAD_QUERIES = 600
@@ -49,8 +49,11 @@ SPARSE_QUERIES = 40
 SPARSE_WARMUP = 3
 
 
-def lean_client_p50_ms(port: int, path: str, bodies: list[Body], queries: int, gap_s: float = 0.0) -> float:
-    """p50 of POSTs over one keep-alive loopback socket (each must be answered 200), `gap_s` of idle before each.
+def lean_client_ms(
+    port: int, path: str, bodies: list[Body], queries: int, gap_s: float = 0.0, warmup_queries: int = 0
+) -> list[float]:
+    """Latencies of POSTs over one keep-alive loopback socket (each must be answered 200), `gap_s` of idle before
+    each, after `warmup_queries` unrecorded ones.
 
     Hand-written on purpose: each request is one prepared `sendall`, the answer read up to its Content-Length, so
     the client's own cost is a few microseconds; aiohttp's and `http.client`'s parsing (the latter's slower than
@@ -64,16 +67,16 @@ def lean_client_p50_ms(port: int, path: str, bodies: list[Body], queries: int, g
     samples = []
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for index in range(warmup(gap_s) + queries):
+        for index in range(warmup_queries + queries):
             time.sleep(gap_s)
             started = time.perf_counter()
             connection.sendall(requests[index % len(requests)])
             status = read_response(connection)
             if status != 200:
                 raise RuntimeError(f"query {index} was answered {status}")
-            if index >= warmup(gap_s):
+            if index >= warmup_queries:
                 samples.append((time.perf_counter() - started) * 1000.0)
-    return statistics.median(samples)
+    return samples
 
 
 def warmup(gap_s: float) -> int:
@@ -119,6 +122,39 @@ def in_process_p50_ms(classifier: Any, items: list[Any], queries: int, gap_s: fl
         if index >= warmup(gap_s):
             samples.append((time.perf_counter() - started) * 1000.0)
     return statistics.median(samples)
+
+
+def duration_totals(base_url: str) -> dict[str, tuple[float, float]]:
+    """(sum of seconds, count) so far of the request and the inference duration histograms, over all workers."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(base_url + "/metrics", timeout=30) as response:
+        text = response.read().decode("utf-8")
+    totals = {name: [0.0, 0.0] for name in (REQUEST_DURATION, INFERENCE_DURATION)}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples if family.name in totals else ():
+            if sample.name.endswith(("_sum", "_count")):
+                totals[family.name][sample.name.endswith("_count")] += sample.value
+    return {name: (total, count) for name, (total, count) in totals.items()}
+
+
+def server_share(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], client_mean_ms: float
+) -> str:
+    """The same queries seen three ways: the client's mean, the server's request duration (from its handler's
+    start), the inference thread's time; the differences are the server's own share, measured on the same requests
+    (no drift of the machine between two runs to compare)."""
+
+    def mean_ms(name: str) -> float:
+        total, count = (a - b for a, b in zip(after[name], before[name], strict=True))
+        return total / count * 1000.0
+
+    request, inference = mean_ms(REQUEST_DURATION), mean_ms(INFERENCE_DURATION)
+    return (
+        f"same queries, means: client {client_mean_ms:.2f}, server request {request:.2f}, inference thread "
+        f"{inference:.2f} ms: the server's share +{client_mean_ms - inference:.2f} ms (before and after the handler, "
+        f"with TCP: {client_mean_ms - request:.2f}; handler and hand-offs: {request - inference:.2f})"
+    )
 
 
 GcPauses = dict[str, tuple[float, float, float]]  # generation -> (collections, seconds, collections over 10 ms)
@@ -237,17 +273,21 @@ def overhead(
     path = served.url.removeprefix(served.base_url)
     classifier = load_here(variant)
     for round_index in range(rounds):
-        cpu_before = thread_cpu_s(served.worker_pids())
-        http_p50 = lean_client_p50_ms(served.port, path, bodies, OVERHEAD_QUERIES)
-        cpu = busiest_threads_us(cpu_before, thread_cpu_s(served.worker_pids()), OVERHEAD_WARMUP + OVERHEAD_QUERIES)
+        cpu_before, totals_before = thread_cpu_s(served.worker_pids()), duration_totals(served.base_url)
+        http = lean_client_ms(served.port, path, bodies, OVERHEAD_QUERIES)
+        cpu = busiest_threads_us(cpu_before, thread_cpu_s(served.worker_pids()), OVERHEAD_QUERIES)
+        share = server_share(totals_before, duration_totals(served.base_url), statistics.mean(http))
         local_p50 = in_process_p50_ms(classifier, items, OVERHEAD_QUERIES)
-        sparse_http_p50 = lean_client_p50_ms(served.port, path, bodies, SPARSE_QUERIES, gap)
+        totals_before = duration_totals(served.base_url)
+        sparse_http = lean_client_ms(served.port, path, bodies, SPARSE_QUERIES, gap)
+        sparse_share = server_share(totals_before, duration_totals(served.base_url), statistics.mean(sparse_http))
         sparse_local_p50 = in_process_p50_ms(classifier, items, SPARSE_QUERIES, gap)
+        http_p50, sparse_http_p50 = statistics.median(http), statistics.median(sparse_http)
         print(
             f"overhead round {round_index + 1}: minimal-client HTTP p50 back to back {http_p50:.2f} ms, in-process "
-            f"{local_p50:.2f} ms: +{http_p50 - local_p50:.2f} ms; {gap:g} s apart: HTTP {sparse_http_p50:.2f}, "
-            f"in-process {sparse_local_p50:.2f} ms: +{sparse_http_p50 - sparse_local_p50:.2f} ms; the server's two "
-            f"busiest threads back to back: {cpu} µs CPU per query",
+            f"{local_p50:.2f} ms: +{http_p50 - local_p50:.2f} ms ({share}); {gap:g} s apart: HTTP "
+            f"{sparse_http_p50:.2f}, in-process {sparse_local_p50:.2f} ms: +{sparse_http_p50 - sparse_local_p50:.2f} "
+            f"ms ({sparse_share}); the server's two busiest threads back to back: {cpu} µs CPU per query",
             flush=True,
         )
 

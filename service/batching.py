@@ -1,11 +1,12 @@
 """Per-variant dynamic batching with admission control, on dedicated inference threads.
 
-One `MicroBatcher` sits in front of each loaded variant. Requests queue their items; up to `concurrency` batches
-run at once, each on a thread of the variant's own executor (never asyncio's shared default executor, so image
-decoding, reloads or another variant's inference cannot delay it). A batch starts as soon as a thread is free: a
-lone request never waits for companions while one is (it runs from its own task, without passing through the queue
-and the batch loop: one hand-off fewer), and whatever queued while every thread was busy forms the next batch (up
-to `max_batch_size` items). Several threads per variant (one per CPU by default) are what let a worker use both
+One `MicroBatcher` sits in front of each loaded variant. Requests queue their items; up to `concurrency` batches run
+at once, each on a thread of the variant's own pool (never asyncio's shared default executor, so image decoding,
+reloads or another variant's inference cannot delay it; the thread that went idle last takes the next batch, so
+sparse requests keep to one thread and its warm caches: `service.hot_pool`). A batch starts as soon as a thread is
+free: a lone request never waits for companions while one is (it runs from its own task, without passing through the
+queue and the batch loop: one hand-off fewer), and whatever queued while every thread was busy forms the next batch
+(up to `max_batch_size` items). Several threads per variant (one per CPU by default) are what let a worker use both
 cores when its connections carry all the traffic: BentoML's workers share one listening socket, and a client's
 keep-alive connections may all have been accepted by the same worker (measured: the other one sat idle).
 `max_latency_s > 0` additionally holds an idle runtime back until that many seconds after the oldest queued item,
@@ -32,7 +33,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from service import metrics
 from service.classifier import Inference
 from service.config import DEFAULTS
 from service.errors import Overloaded, RequestTimeout
+from service.hot_pool import HotThreadPool
 
 COST_WINDOW = 16  # recent batches whose median seconds per item is the cost estimate (one slow batch moves it not)
 MIN_RETRY_AFTER_S = 1  # Retry-After is whole seconds (RFC 9110)
@@ -85,9 +86,7 @@ class MicroBatcher:
         self.infer = infer
         self.limits = limits
         self._costs: deque[float] = deque(maxlen=COST_WINDOW)  # seconds per item of recent batches
-        self._executor = ThreadPoolExecutor(
-            max_workers=limits.concurrency, thread_name_prefix=f"infer-{name}", initializer=lower_thread_priority
-        )
+        self._executor = HotThreadPool(limits.concurrency, f"infer-{name}", initializer=lower_thread_priority)
         self._queue: deque[_Queued] = deque()
         self._queued_items = 0
         self._running_items = 0
@@ -260,7 +259,7 @@ class MicroBatcher:
         self._batch_sizes.observe(len(items))
         started = time.perf_counter()
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self._executor, self.infer, items)
+            result, runtime_s = await asyncio.get_running_loop().run_in_executor(self._executor, self._timed, items)
         except Exception as exc:  # handed to every waiting request; mapped to a 500 there
             for queued in batch:
                 if not queued.future.done():
@@ -270,16 +269,23 @@ class MicroBatcher:
             elapsed = time.perf_counter() - started
             self._running_items -= len(items)
             self._busy_threads -= 1
-            self._inference_seconds.observe(elapsed)
             if self._queue and self._wakeup is not None:
                 self._wakeup.set()  # requests queued behind a batch that ran from a request's own task
-        self._learn_cost(elapsed, len(items))
+        self._inference_seconds.observe(runtime_s)
+        self._learn_cost(elapsed, len(items))  # with the hand-offs: what the next request waits for
         offset = 0
         for queued in batch:
             count = len(queued.items)
             if not queued.future.done():  # the client may have gone away
                 queued.future.set_result(result.rows(offset, offset + count))
             offset += count
+
+    def _timed(self, items: list[Any]) -> tuple[Inference, float]:
+        """Run on the inference thread: the batch's result and the seconds it took there, without the hand-offs
+        to and from the event loop (so a request's duration minus this is the server's own share)."""
+        started = time.perf_counter()
+        result = self.infer(items)
+        return result, time.perf_counter() - started
 
     def _learn_cost(self, seconds: float, items: int) -> None:
         self._costs.append(seconds / items)

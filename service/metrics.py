@@ -74,7 +74,8 @@ REQUEST_DURATION = Histogram(
 )
 INFERENCE_DURATION = Histogram(
     names.INFERENCE_DURATION,
-    "Time one batch spends in preprocessing and the runtime, per variant",
+    "Time one batch spends in preprocessing and the runtime on its inference thread (no queueing, no hand-off to "
+    "or from the event loop), per variant",
     ["variant"],
     buckets=LATENCY_BUCKETS,
 )

@@ -12,13 +12,17 @@ from typing import Any
 
 @contextmanager
 def answering(status: int, body: bytes) -> Iterator[int]:
-    """`with answering(503, b'{...}') as port:` a threaded HTTP/1.1 server on 127.0.0.1:port (keep-alive)."""
+    """`with answering(503, b'{...}') as port:` a threaded HTTP/1.1 server on 127.0.0.1:port (keep-alive) that
+    answers every GET and POST with `status` and `body`."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             self.rfile.read(int(self.headers["Content-Length"]))
+            self.do_GET()
+
+        def do_GET(self) -> None:  # noqa: N802
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -329,3 +329,27 @@ def test_sequential_requests_each_get_answered(latency: float) -> None:
             await batcher.close()
 
     assert asyncio.run(scenario()) == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_inference_duration_is_the_inference_threads_time_and_the_learned_cost_includes_the_hand_offs() -> None:
+    from prometheus_client import REGISTRY
+
+    from service.metric_names import INFERENCE_DURATION
+
+    recorder = Recorder(delay=0.05)
+
+    async def scenario() -> float | None:
+        batcher = MicroBatcher("timed-on-its-thread", recorder, limits())
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.01, time.sleep, 0.15)  # the event loop is busy when the batch's result comes back
+        try:
+            await batcher.submit([1])
+            return batcher.seconds_per_item
+        finally:
+            await batcher.close()
+
+    learned = asyncio.run(scenario())
+    labels = {"variant": "timed-on-its-thread"}
+    assert REGISTRY.get_sample_value(f"{INFERENCE_DURATION}_count", labels) == 1
+    assert 0.045 <= REGISTRY.get_sample_value(f"{INFERENCE_DURATION}_sum", labels) < 0.12  # type: ignore[operator]
+    assert learned is not None and learned >= 0.15  # a request waits for the loop too: admission counts it

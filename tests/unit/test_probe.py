@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.probe import lean_client_p50_ms
+from loadtests.probe import duration_totals, lean_client_ms, server_share
 from models.loadgen import json_body
 from tests.loopback import answering
 
@@ -13,10 +13,50 @@ BODIES = [json_body({"texts": ["one"]}), json_body({"texts": ["two"]})]
 
 def test_back_to_back_queries_on_one_connection() -> None:
     with answering(200, b'{"variant": "x"}' * 100) as port:  # a body longer than one small read would be
-        p50 = lean_client_p50_ms(port, "/v1/text/classify", BODIES, queries=20)
-    assert 0 < p50 < 1000
+        latencies = lean_client_ms(port, "/v1/text/classify", BODIES, queries=20, warmup_queries=3)
+    assert len(latencies) == 20
+    assert all(0 < ms < 1000 for ms in latencies)
 
 
 def test_a_refused_query_stops_the_probe_with_its_status() -> None:
     with answering(503, b'{"error": {}}') as port, pytest.raises(RuntimeError, match="answered 503"):
-        lean_client_p50_ms(port, "/v1/text/classify", BODIES, queries=5)
+        lean_client_ms(port, "/v1/text/classify", BODIES, queries=5)
+
+
+EXPOSITION = b"""# HELP scenario_serve_request_duration_seconds Classification request latency
+# TYPE scenario_serve_request_duration_seconds histogram
+scenario_serve_request_duration_seconds_bucket{le="+Inf",outcome="ok",scenario="a",task="t",variant="v"} 4.0
+scenario_serve_request_duration_seconds_count{outcome="ok",scenario="a",task="t",variant="v"} 4.0
+scenario_serve_request_duration_seconds_sum{outcome="ok",scenario="a",task="t",variant="v"} 0.02
+scenario_serve_request_duration_seconds_bucket{le="+Inf",outcome="ok",scenario="b",task="t",variant="v"} 1.0
+scenario_serve_request_duration_seconds_count{outcome="ok",scenario="b",task="t",variant="v"} 1.0
+scenario_serve_request_duration_seconds_sum{outcome="ok",scenario="b",task="t",variant="v"} 0.005
+# HELP scenario_serve_inference_duration_seconds Time one batch spends on its inference thread
+# TYPE scenario_serve_inference_duration_seconds histogram
+scenario_serve_inference_duration_seconds_bucket{le="+Inf",variant="v"} 5.0
+scenario_serve_inference_duration_seconds_count{variant="v"} 5.0
+scenario_serve_inference_duration_seconds_sum{variant="v"} 0.02
+"""
+
+
+def test_duration_totals_sum_every_series_of_both_histograms() -> None:
+    with answering(200, EXPOSITION) as port:
+        totals = duration_totals(f"http://127.0.0.1:{port}")
+    assert totals == {
+        "scenario_serve_request_duration_seconds": pytest.approx((0.025, 5.0)),
+        "scenario_serve_inference_duration_seconds": pytest.approx((0.02, 5.0)),
+    }
+
+
+def test_server_share_splits_the_client_mean_by_the_servers_own_means() -> None:
+    before = {
+        "scenario_serve_request_duration_seconds": (1.0, 10.0),
+        "scenario_serve_inference_duration_seconds": (0.5, 10.0),
+    }
+    after = {
+        "scenario_serve_request_duration_seconds": (1.05, 20.0),
+        "scenario_serve_inference_duration_seconds": (0.54, 20.0),
+    }
+    line = server_share(before, after, client_mean_ms=6.0)  # request 5.00 ms, inference thread 4.00 ms
+    assert "server request 5.00, inference thread 4.00 ms: the server's share +2.00 ms" in line
+    assert "with TCP: 1.00; handler and hand-offs: 1.00" in line
