@@ -40,7 +40,8 @@ from models.loadgen import Body  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, request_bodies  # noqa: E402
-from service.metric_names import GC_PAUSE, INFERENCE_DURATION, REQUEST_DURATION  # noqa: E402
+from models.server_share import DurationTotals, duration_totals, server_share  # noqa: E402
+from service.metric_names import GC_PAUSE  # noqa: E402
 
 NO_BOUND_MS = 1e9
 OVERHEAD_QUERIES = 600
@@ -124,36 +125,22 @@ def in_process_p50_ms(classifier: Any, items: list[Any], queries: int, gap_s: fl
     return statistics.median(samples)
 
 
-def duration_totals(base_url: str) -> dict[str, tuple[float, float]]:
-    """(sum of seconds, count) so far of the request and the inference duration histograms, over all workers."""
-    from prometheus_client.parser import text_string_to_metric_families
-
+def metrics_totals(base_url: str) -> DurationTotals:
     with urllib.request.urlopen(base_url + "/metrics", timeout=30) as response:
-        text = response.read().decode("utf-8")
-    totals = {name: [0.0, 0.0] for name in (REQUEST_DURATION, INFERENCE_DURATION)}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples if family.name in totals else ():
-            if sample.name.endswith(("_sum", "_count")):
-                totals[family.name][sample.name.endswith("_count")] += sample.value
-    return {name: (total, count) for name, (total, count) in totals.items()}
+        return duration_totals(response.read().decode("utf-8"))
 
 
-def server_share(
-    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], client_mean_ms: float
-) -> str:
-    """The same queries seen three ways: the client's mean, the server's request duration (from its handler's
-    start), the inference thread's time; the differences are the server's own share, measured on the same requests
-    (no drift of the machine between two runs to compare)."""
-
-    def mean_ms(name: str) -> float:
-        total, count = (a - b for a, b in zip(after[name], before[name], strict=True))
-        return total / count * 1000.0
-
-    request, inference = mean_ms(REQUEST_DURATION), mean_ms(INFERENCE_DURATION)
+def share_line(before: DurationTotals, after: DurationTotals, client_mean_ms: float) -> str:
+    """The same queries seen three ways (`models.server_share`): the client's mean, the server's request duration,
+    the inference thread's time."""
+    share = server_share(before, after, client_mean_ms)
+    if share is None:
+        return "the server recorded none of these queries"
     return (
-        f"same queries, means: client {client_mean_ms:.2f}, server request {request:.2f}, inference thread "
-        f"{inference:.2f} ms: the server's share +{client_mean_ms - inference:.2f} ms (before and after the handler, "
-        f"with TCP: {client_mean_ms - request:.2f}; handler and hand-offs: {request - inference:.2f})"
+        f"same queries, means: client {share.client_mean_ms:.2f}, server request {share.request_mean_ms:.2f}, "
+        f"inference thread {share.inference_mean_ms:.2f} ms: the server's share +{share.overhead_ms:.2f} ms (before "
+        f"and after the handler, with TCP: {share.client_mean_ms - share.request_mean_ms:.2f}; handler and "
+        f"hand-offs: {share.request_mean_ms - share.inference_mean_ms:.2f})"
     )
 
 
@@ -213,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         trials = ServedTrials(served.url, bodies, settings)
         try:
             trials.warm_up()
-            single = trials.single_stream()
+            single, _ = trials.single_stream()
             print(
                 f"workers {len(served.worker_pids())}, peak RSS {served.worker_peak_rss_mb()} MB, "
                 f"libtorch mapped: {served.workers_map('libtorch')}"
@@ -273,14 +260,14 @@ def overhead(
     path = served.url.removeprefix(served.base_url)
     classifier = load_here(variant)
     for round_index in range(rounds):
-        cpu_before, totals_before = thread_cpu_s(served.worker_pids()), duration_totals(served.base_url)
+        cpu_before, totals_before = thread_cpu_s(served.worker_pids()), metrics_totals(served.base_url)
         http = lean_client_ms(served.port, path, bodies, OVERHEAD_QUERIES)
         cpu = busiest_threads_us(cpu_before, thread_cpu_s(served.worker_pids()), OVERHEAD_QUERIES)
-        share = server_share(totals_before, duration_totals(served.base_url), statistics.mean(http))
+        share = share_line(totals_before, metrics_totals(served.base_url), statistics.mean(http))
         local_p50 = in_process_p50_ms(classifier, items, OVERHEAD_QUERIES)
-        totals_before = duration_totals(served.base_url)
+        totals_before = metrics_totals(served.base_url)
         sparse_http = lean_client_ms(served.port, path, bodies, SPARSE_QUERIES, gap)
-        sparse_share = server_share(totals_before, duration_totals(served.base_url), statistics.mean(sparse_http))
+        sparse_share = share_line(totals_before, metrics_totals(served.base_url), statistics.mean(sparse_http))
         sparse_local_p50 = in_process_p50_ms(classifier, items, SPARSE_QUERIES, gap)
         http_p50, sparse_http_p50 = statistics.median(http), statistics.median(sparse_http)
         print(

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 
 METHODS = Methods(
-    single_stream="HTTP, a real `bentoml serve` of the service routing only this variant, one request at a time",
+    single_stream="HTTP, a real `bentoml serve` of the service routing only this variant, one request at a time; "
+    "the same requests' means from the server's own timings (request duration, inference thread) split off the "
+    "served path's share",
     server="HTTP, open-loop Poisson arrivals against that server, latency from the scheduled arrival; "
     "repeated trials at the target (p99 of their pooled latencies, each repeat's p99 as the spread); the highest "
     "rate within the bound searched with single trials, then confirmed by repeated trials (pooled p99), "
@@ -75,6 +77,7 @@ def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> Run:
             peak_rss_mb=served.worker_peak_rss_mb, torch_imported=served.torch_imported, in_process=local.memory
         ),
         single_stream=served.single_stream,
+        server_share=served.server_share,
         offline=local.offline,
         server=served.server,
         in_process=InProcess(single_stream=local.single_stream),
@@ -88,9 +91,10 @@ def run_summary(name: str, run: Run) -> str:
         ", ".join(f"max {s.max_rate_rps:g} rps at p99 <= {s.p99_bound_ms:g} ms" for s in run.server)
         or "no server targets"
     )
+    share = "" if run.server_share is None else f" (served overhead {run.server_share.overhead_ms:.2f} ms)"
     return (
         f"{name} @ {run.threads} thread(s): single-stream p50 {single.p50_ms:.2f} ms, "
-        f"p99 {single.p99_ms:.2f} ms; {servers}; offline {offline.throughput_rps:.1f} items/s "
+        f"p99 {single.p99_ms:.2f} ms{share}; {servers}; offline {offline.throughput_rps:.1f} items/s "
         f"(batch {offline.best_batch_size}); peak RSS {run.memory.peak_rss_mb:.0f} MB"
     )
 

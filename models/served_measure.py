@@ -31,8 +31,9 @@ from models.loadgen import (
     trial_rng,
 )
 from models.served import ServedVariant, ServerError
+from models.server_share import DurationTotals, duration_totals, server_share
 from service.contracts import ServerSearch
-from service.contracts.measurements import LatencySummary, ServerTrial
+from service.contracts.measurements import LatencySummary, ServerShare, ServerTrial
 from service.metric_names import QUEUED_ITEMS
 
 if TYPE_CHECKING:
@@ -185,15 +186,24 @@ class ServedTrials:
         gc.collect()
         gc.freeze()
 
-    def single_stream(self) -> LatencySummary:
+    def single_stream(self) -> tuple[LatencySummary, ServerShare | None]:
+        """Back-to-back one-item queries after a warm-up, and the same queries split by the server's own timings
+        (read from /metrics before and after them)."""
         s = self.settings
+
+        async def measured() -> tuple[dict[str, Any], DurationTotals | None, DurationTotals | None]:
+            for index in range(s.warmup):
+                await self.client.send(index)
+            before = await self._duration_totals()
+            summary = await single_stream(self.client.send, 0, s.min_samples, s.max_samples, s.single_stream_seconds)
+            return summary, before, await self._duration_totals()
+
         try:
-            summary = self.loop.run_until_complete(
-                single_stream(self.client.send, s.warmup, s.min_samples, s.max_samples, s.single_stream_seconds)
-            )
+            summary, before, after = self.loop.run_until_complete(measured())
         except ValueError as exc:  # a query answered other than 200: say what the server said
             raise ValueError(f"{exc}; last refusal: {self.client.last_refusal or '(none)'}") from exc
-        return LatencySummary.model_validate(summary)
+        latency = LatencySummary.model_validate(summary)
+        return latency, server_share(before, after, latency.mean_ms)
 
     def trial(self, rate_rps: float, bound_ms: float, repeat: int = 0) -> ServerTrial:
         """One Poisson trial at `rate_rps`, arrivals seeded by (seed + repeat, rate), on a drained server."""
@@ -229,6 +239,14 @@ class ServedTrials:
             if await self._queued_items() == 0 and await self._lone_request_s(loop) <= SETTLED_FACTOR * self.idle_s:
                 return
             await asyncio.sleep(SETTLE_PAUSE_S)
+
+    async def _duration_totals(self) -> DurationTotals | None:
+        """The server's request and inference duration totals; None when /metrics cannot be read or parsed (the
+        single-stream's latencies are still recorded, its split is not)."""
+        try:
+            return duration_totals(await self.client.get_text(self.metrics_url))
+        except ValueError:
+            return None
 
     async def _queued_items(self) -> float:
         """`scenario_serve_queued_items`, summed over the server's workers (0 when it cannot be read)."""
@@ -272,6 +290,7 @@ class ServedMeasurement:
     """What the served half measured of one (variant, threads)."""
 
     single_stream: LatencySummary
+    server_share: ServerShare | None  # the single-stream's queries split by the server's own timings
     server: list[ServerSearch]  # one per server target
     worker_peak_rss_mb: float
     torch_imported: bool  # whether any worker mapped libtorch
@@ -295,7 +314,7 @@ def measure_served(
         trials = ServedTrials(served.url, request_bodies(kind, items), settings)
         try:
             trials.warm_up()
-            latency = trials.single_stream()
+            latency, share = trials.single_stream()
             progress(f"{variant}: HTTP single-stream p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
             # the search's first probe above the target: what the workers could do back to back, one item at a
             # time (never the in-process batch throughput, whose overload would only leave a backlog behind)
@@ -311,5 +330,9 @@ def measure_served(
         peak = served.worker_peak_rss_mb()
         torch_imported = served.workers_map("libtorch")
     return ServedMeasurement(
-        single_stream=latency, server=servers, worker_peak_rss_mb=peak, torch_imported=torch_imported
+        single_stream=latency,
+        server_share=share,
+        server=servers,
+        worker_peak_rss_mb=peak,
+        torch_imported=torch_imported,
     )

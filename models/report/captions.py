@@ -8,7 +8,11 @@ from models.report.format import fmt_plain, fmt_rate
 from service.contracts.measurements import Hardware, MeasurementSettings, Methods
 from service.contracts.report import CapacityPlan, LiveHeader, ReportData, ScenarioReport, TaskReport
 
-VARIANTS_NOTE = "★ on the Pareto front of single-stream p99 latency vs macro-F1."
+VARIANTS_NOTE = (
+    "★ on the Pareto front of single-stream p99 latency vs macro-F1. Served overhead: the HTTP single-stream's "
+    "mean minus the time the same requests spent on the server's inference thread (its own metrics), i.e. HTTP, "
+    "middleware, handler, hand-offs and the client."
+)
 NO_VARIANTS = "No measured variants."
 REJECTED_NOTE = "Rejected by the quality gate (not measured):"
 

@@ -20,6 +20,7 @@ VARIANT_COLUMNS = (
     "p50 ms",
     "p95 ms",
     "p99 ms",
+    "served overhead ms",
     "server max rate (rps)",
     "offline best (items/s)",
 )
@@ -68,6 +69,7 @@ def variant_cells(row: VariantRow) -> list[str]:
         fmt_ms(row.p50_ms),
         fmt_ms(row.p95_ms),
         fmt_ms(row.p99_ms),
+        fmt_num(row.served_overhead_ms, 2),
         server_cell(row.server),
         offline,
     ]

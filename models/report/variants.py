@@ -43,6 +43,7 @@ def variant_row(name: str, variant: VariantMeasurements, run: Run, best: float |
         p50_ms=single.p50_ms,
         p95_ms=single.p95_ms,
         p99_ms=single.p99_ms,
+        served_overhead_ms=None if run.server_share is None else round(run.server_share.overhead_ms, 2),
         server=server_rates(run),
         offline_rps=offline.throughput_rps,
         offline_batch_size=offline.best_batch_size,

@@ -204,6 +204,21 @@ class Memory(Strict):
     in_process: ProcessMemory
 
 
+class ServerShare(Strict):
+    """The served single-stream's requests seen three ways, as means (`models.server_share`): by the client, by
+    the server's request duration, on the inference thread. The differences are the served path's own share of
+    the latency, measured on the same requests."""
+
+    client_mean_ms: float
+    request_mean_ms: float = Field(description="scenario_serve_request_duration_seconds: from the handler's start")
+    inference_mean_ms: float = Field(description="scenario_serve_inference_duration_seconds: the inference thread")
+
+    @property
+    def overhead_ms(self) -> float:
+        """Everything but the inference thread's work: HTTP, middleware, handler, hand-offs, TCP, the client."""
+        return self.client_mean_ms - self.inference_mean_ms
+
+
 class InProcess(Strict):
     single_stream: LatencySummary
 
@@ -215,6 +230,9 @@ class Run(Strict):
     method: Methods
     memory: Memory
     single_stream: LatencySummary = Field(description="over HTTP, through the real server")
+    server_share: ServerShare | None = Field(
+        None, description="the single-stream's requests split by the server's own timings (None: not recorded)"
+    )
     offline: Offline
     server: list[ServerSearch] = Field(description="one per server target of the plan")
     in_process: InProcess = Field(description="the classifier called directly: the lower bound beside HTTP")

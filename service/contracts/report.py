@@ -166,6 +166,9 @@ class VariantRow(Strict):
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+    served_overhead_ms: float | None = Field(
+        description="single-stream mean minus the inference thread's mean on the same requests (None: not recorded)"
+    )
     server: list[ServerRate]
     offline_rps: float | None
     offline_batch_size: int | None

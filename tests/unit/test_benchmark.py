@@ -98,7 +98,16 @@ def test_document_has_the_schema_fields(measured: Measured) -> None:
     assert list(document) == [*header, "tasks"]
     assert list(document["tasks"]["reviews"]) == ["kind", "test_split", "plan", "variants", "rejected"]
     run = next(iter(next(iter(document["tasks"]["reviews"]["variants"].values()))["runs"].values()))
-    assert list(run) == ["threads", "method", "memory", "single_stream", "offline", "server", "in_process"]
+    assert list(run) == [
+        "threads",
+        "method",
+        "memory",
+        "single_stream",
+        "server_share",
+        "offline",
+        "server",
+        "in_process",
+    ]
 
 
 def test_every_accepted_variant_is_measured_and_the_rejected_one_listed(
