@@ -2,8 +2,8 @@
 
 `concurrent.futures.ThreadPoolExecutor` lets its idle threads race for a shared queue, so sparse jobs alternate
 between threads (and between the cores they last ran on). An inference thread that ran the previous batch still has
-the model's working set in its core's caches; on the 2-core test VM, alternating between two threads cost each
-one-text request about half a millisecond of the inference thread's own time (README, Results). Here the most
+the model's working set in its core's caches; on the 2-core test VM, alternating between two threads added about
+half a millisecond to the server's share of each back-to-back one-text request (README, Results). Here the most
 recently idle thread takes the next job, a new thread starts only when every started one is busy, and jobs that
 find every thread busy wait in order for the first to finish.
 """
