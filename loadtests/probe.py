@@ -125,9 +125,14 @@ def in_process_p50_ms(classifier: Any, items: list[Any], queries: int, gap_s: fl
     return statistics.median(samples)
 
 
-def metrics_totals(base_url: str) -> DurationTotals:
+def metrics_text(base_url: str) -> str:
+    """The server's /metrics exposition (every worker's series, BentoML's multiprocess collector)."""
     with urllib.request.urlopen(base_url + "/metrics", timeout=30) as response:
-        return duration_totals(response.read().decode("utf-8"))
+        return str(response.read().decode("utf-8"))
+
+
+def metrics_totals(base_url: str) -> DurationTotals:
+    return duration_totals(metrics_text(base_url))
 
 
 def share_line(before: DurationTotals, after: DurationTotals, client_mean_ms: float) -> str:
@@ -151,8 +156,7 @@ def gc_pauses(base_url: str) -> GcPauses:
     """The workers' garbage-collection pauses so far (`scenario_serve_gc_pause_seconds`, summed over workers)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(base_url + "/metrics", timeout=30) as response:
-        text = response.read().decode("utf-8")
+    text = metrics_text(base_url)
     count: dict[str, float] = {}
     total: dict[str, float] = {}
     within_10ms: dict[str, float] = {}
