@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from models.machine import proc_kb, process_peak_rss_mb
+from models.tied_process import popen_tied
 from service.registry import ENDPOINTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +118,7 @@ class BentoServer:
             str(self.port),
         ]
         with self._log.open("wb") as log:
-            self._process = subprocess.Popen(
+            self._process = popen_tied(
                 command, cwd=REPO_ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
