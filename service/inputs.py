@@ -4,8 +4,9 @@ Every rejection is a `service.errors` exception naming the field (`texts[3]`, `i
 one applies, the limit. The order is cheap first: media type, declared and streamed body size, then, in a
 worker thread (nothing CPU-bound runs on the event loop), strict JSON or multipart parsing, the item count and
 unknown keys, and only then the schema's per-element validation, so that a hostile body costs at most
-`max_items` element checks. Images are decoded in the worker thread too, each one's pixels reserved from the
-request's and the worker's budgets (`service.budget`) before it is decoded.
+`max_items` element checks. Images are decoded in the worker thread too (a few tiny ones, on the event loop:
+`decodes_on_loop`), each one's pixels reserved from the request's and the worker's budgets (`service.budget`)
+before it is decoded.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from service.field_paths import field_path
 from service.jsonparse import MAX_INT_DIGITS, OversizedInt, parse_json
 from service.middleware import at_request_end
 from service.multipart import FormLimits, parse_form
-from service.pools import decode_off_loop, parse_off_loop
+from service.pools import INLINE_PARSE_BYTES, decode_off_loop, parse_off_loop
 from service.schemas import ClassifyOptions, ImageClassifyRequest, TextClassifyRequest
 
 JSON = "application/json"
@@ -37,6 +38,9 @@ MULTIPART = "multipart/form-data"
 IMAGE_FORMATS = ("JPEG", "PNG")
 IMAGE_PART_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
 FORM_OPTION_FIELDS = ("scenario", "top_k")
+INLINE_DECODE_IMAGES = 8
+INLINE_DECODE_PIXELS = 64 * 64
+"""Images and their pixels in all, at most, of a request decoded on the event loop (`decodes_on_loop`)."""
 MAX_FORM_FIELD_BYTES = 1024
 """Bytes of a multipart text field (`scenario`, `top_k`)."""
 TEXT_BODY_SLACK = 64 * 1024
@@ -240,6 +244,24 @@ def decode_images(blobs: list[bytes], config: ServiceConfig, lease: PixelLease) 
     return [open_image(raw, f"images[{index}]", config, lease) for index, raw in enumerate(blobs)]
 
 
+def decodes_on_loop(blobs: list[bytes]) -> bool:
+    """Whether a request's images are small enough to decode on the event loop: a few, a few KB encoded, and (their
+    headers say) few pixels in all. Decoding 64x64 pixels takes tens of microseconds; the round trip to a pool
+    thread and back costs more than that on a sparse request (each hand-off wakes an idle thread). Anything the
+    headers do not settle goes to the decode pool, which names the fault."""
+    if len(blobs) > INLINE_DECODE_IMAGES or sum(map(len, blobs)) > INLINE_PARSE_BYTES:
+        return False
+    pixels = 0
+    for raw in blobs:
+        try:
+            with Image.open(io.BytesIO(raw), formats=IMAGE_FORMATS) as image:  # reads the header only
+                width, height = image.size
+        except Exception:  # untrusted bytes: the pool's decode reports what is wrong with them
+            return False
+        pixels += width * height
+    return pixels <= INLINE_DECODE_PIXELS
+
+
 def read_json_images(body: bytes, config: ServiceConfig) -> tuple[list[bytes], ClassifyOptions]:
     """Runs in a worker thread: a large JSON body of base64 images is parsed and decoded off the event loop."""
     data = parse_json(body)
@@ -306,5 +328,7 @@ async def parse_image_request(request: Request, config: ServiceConfig) -> ImageI
     else:
         content_type = request.headers.get("content-type", "")
         blobs, options = await parse_off_loop(len(body), read_multipart_images, body, content_type, config)
-    images = await decode_off_loop(decode_images, blobs, config, request_lease(request, config))
-    return ImageInput(images, options)
+    lease = request_lease(request, config)
+    if decodes_on_loop(blobs):
+        return ImageInput(decode_images(blobs, config, lease), options)
+    return ImageInput(await decode_off_loop(decode_images, blobs, config, lease), options)

@@ -18,7 +18,9 @@ from service.config import ServiceConfig
 from service.errors import InvalidRequest, PayloadTooLarge, ServiceError, UndecodableInput, UnsupportedMediaType
 from service.inputs import (
     ESCAPED_BYTES_PER_CHAR,
+    INLINE_DECODE_IMAGES,
     decode_images,
+    decodes_on_loop,
     form_int,
     parse_image_request,
     read_body,
@@ -203,6 +205,43 @@ def test_the_request_pixel_limit_is_checked_before_decoding_the_next_image() -> 
     with pytest.raises(PayloadTooLarge) as refused:
         decode_images([png((10, 10)), png((10, 10))], CONFIG, lease)
     assert refusal(refused.value) == (PayloadTooLarge, "images", 150) and lease.taken == 100
+
+
+@pytest.mark.parametrize(
+    ("blobs", "on_loop"),
+    [
+        ([png((64, 64))], True),
+        ([png((8, 8), "JPEG")] * INLINE_DECODE_IMAGES, True),
+        ([png((8, 8))] * (INLINE_DECODE_IMAGES + 1), False),  # too many to peek at on the loop
+        ([png((64, 64)), png((1, 1))], False),  # more pixels in all than the inline bound
+        ([png((65, 64))], False),
+        ([png((8, 8)) + b"\0" * 20_000], False),  # too many bytes, whatever the header says
+        ([b"not an image"], False),  # the decode pool names the fault
+        ([png((8, 8))[:20]], False),
+    ],
+)
+def test_only_a_few_tiny_images_decode_on_the_event_loop(blobs: list[bytes], on_loop: bool) -> None:
+    assert decodes_on_loop(blobs) is on_loop
+
+
+def test_an_image_request_decodes_tiny_images_on_the_loop_and_others_on_the_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pooled: list[int] = []
+
+    async def decode_pool(function: Any, blobs: list[bytes], *args: Any) -> Any:
+        pooled.append(len(blobs))
+        return function(blobs, *args)
+
+    monkeypatch.setattr("service.inputs.decode_off_loop", decode_pool)
+    config = CONFIG.model_copy(update={"max_image_bytes": 100_000, "max_image_pixels": 100_000})
+    for size in [(8, 8), (100, 100)]:
+        body = json.dumps({"images": [base64.b64encode(png(size)).decode()]}).encode()
+        incoming, _ = request({"Content-Type": "application/json"}, [body])
+        assert [image.size for image in asyncio.run(parse_image_request(incoming, config)).images] == [size]
+        for cleanup in incoming.scope[CLEANUPS]:
+            cleanup()
+    assert pooled == [1]  # the 100x100 image only
 
 
 # --- the request envelope ----------------------------------------------------------------------------------------
