@@ -5,7 +5,7 @@ one applies, the limit. The order is cheap first: media type, declared and strea
 worker thread (nothing CPU-bound runs on the event loop), strict JSON or multipart parsing, the item count and
 unknown keys, and only then the schema's per-element validation, so that a hostile body costs at most
 `max_items` element checks. Images are decoded in the worker thread too (a few tiny ones, on the event loop:
-`decodes_on_loop`), each one's pixels reserved from the request's and the worker's budgets (`service.budget`)
+`tiny_image_headers`), each one's pixels reserved from the request's and the worker's budgets (`service.budget`)
 before it is decoded.
 """
 
@@ -40,7 +40,7 @@ IMAGE_PART_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
 FORM_OPTION_FIELDS = ("scenario", "top_k")
 INLINE_DECODE_IMAGES = 8
 INLINE_DECODE_PIXELS = 64 * 64
-"""Images and their pixels in all, at most, of a request decoded on the event loop (`decodes_on_loop`)."""
+"""Images and their pixels in all, at most, of a request decoded on the event loop (`tiny_image_headers`)."""
 MAX_FORM_FIELD_BYTES = 1024
 """Bytes of a multipart text field (`scenario`, `top_k`)."""
 TEXT_BODY_SLACK = 64 * 1024
@@ -210,9 +210,8 @@ def decode_base64(text: str, field: str, config: ServiceConfig) -> bytes:
     return raw
 
 
-def open_image(raw: bytes, field: str, config: ServiceConfig, lease: PixelLease) -> Image.Image:
-    """Decode JPEG/PNG bytes fully. The pixel limits are checked from the header, before any pixel is decoded:
-    the image's own, then the request's and the worker's budgets (the lease)."""
+def read_header(raw: bytes, field: str, config: ServiceConfig) -> Image.Image:
+    """Open JPEG/PNG bytes without decoding a pixel, checking the image's own pixel limit from its header."""
     if not raw:
         raise UndecodableInput(f"{field} is empty", field=field)
     try:
@@ -232,6 +231,12 @@ def open_image(raw: bytes, field: str, config: ServiceConfig, lease: PixelLease)
             field=field,
             limit=config.max_image_pixels,
         )
+    return image
+
+
+def load_pixels(image: Image.Image, field: str, lease: PixelLease) -> Image.Image:
+    """Decode an opened image's pixels once the request's and the worker's budgets (the lease) allow them."""
+    width, height = image.size
     lease.take(width * height, field)
     try:
         image.load()
@@ -244,22 +249,21 @@ def decode_images(blobs: list[bytes], config: ServiceConfig, lease: PixelLease) 
     return [open_image(raw, f"images[{index}]", config, lease) for index, raw in enumerate(blobs)]
 
 
-def decodes_on_loop(blobs: list[bytes]) -> bool:
-    """Whether a request's images are small enough to decode on the event loop: a few, a few KB encoded, and (their
-    headers say) few pixels in all. Decoding 64x64 pixels takes tens of microseconds; the round trip to a pool
-    thread and back costs more than that on a sparse request (each hand-off wakes an idle thread). Anything the
-    headers do not settle goes to the decode pool, which names the fault."""
+def open_image(raw: bytes, field: str, config: ServiceConfig, lease: PixelLease) -> Image.Image:
+    return load_pixels(read_header(raw, field, config), field, lease)
+
+
+def tiny_image_headers(blobs: list[bytes], config: ServiceConfig) -> list[Image.Image] | None:
+    """The opened (not yet decoded) images of a request small enough to decode on the event loop: a few, a few KB
+    encoded, and (their headers say) few pixels in all; None for any other request, which the decode pool takes.
+    Decoding 64x64 pixels takes tens of microseconds; the round trip to a pool thread and back costs more than that
+    on a sparse request (each hand-off wakes an idle thread)."""
     if len(blobs) > INLINE_DECODE_IMAGES or sum(map(len, blobs)) > INLINE_PARSE_BYTES:
-        return False
-    pixels = 0
-    for raw in blobs:
-        try:
-            with Image.open(io.BytesIO(raw), formats=IMAGE_FORMATS) as image:  # reads the header only
-                width, height = image.size
-        except Exception:  # untrusted bytes: the pool's decode reports what is wrong with them
-            return False
-        pixels += width * height
-    return pixels <= INLINE_DECODE_PIXELS
+        return None
+    images = [read_header(raw, f"images[{index}]", config) for index, raw in enumerate(blobs)]
+    if sum(image.width * image.height for image in images) > INLINE_DECODE_PIXELS:
+        return None
+    return images
 
 
 def read_json_images(body: bytes, config: ServiceConfig) -> tuple[list[bytes], ClassifyOptions]:
@@ -329,6 +333,7 @@ async def parse_image_request(request: Request, config: ServiceConfig) -> ImageI
         content_type = request.headers.get("content-type", "")
         blobs, options = await parse_off_loop(len(body), read_multipart_images, body, content_type, config)
     lease = request_lease(request, config)
-    if decodes_on_loop(blobs):
-        return ImageInput(decode_images(blobs, config, lease), options)
+    tiny = tiny_image_headers(blobs, config)
+    if tiny is not None:
+        return ImageInput([load_pixels(image, f"images[{index}]", lease) for index, image in enumerate(tiny)], options)
     return ImageInput(await decode_off_loop(decode_images, blobs, config, lease), options)

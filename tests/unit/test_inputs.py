@@ -20,7 +20,6 @@ from service.inputs import (
     ESCAPED_BYTES_PER_CHAR,
     INLINE_DECODE_IMAGES,
     decode_images,
-    decodes_on_loop,
     form_int,
     parse_image_request,
     read_body,
@@ -28,6 +27,7 @@ from service.inputs import (
     read_multipart_images,
     read_text_payload,
     text_body_limit,
+    tiny_image_headers,
 )
 from service.jsonparse import MAX_INT_DIGITS
 from service.middleware import CLEANUPS
@@ -216,12 +216,21 @@ def test_the_request_pixel_limit_is_checked_before_decoding_the_next_image() -> 
         ([png((64, 64)), png((1, 1))], False),  # more pixels in all than the inline bound
         ([png((65, 64))], False),
         ([png((8, 8)) + b"\0" * 20_000], False),  # too many bytes, whatever the header says
-        ([b"not an image"], False),  # the decode pool names the fault
-        ([png((8, 8))[:20]], False),
+        ([b"not an image" * 2000], False),  # too many bytes: the decode pool reads them
     ],
 )
 def test_only_a_few_tiny_images_decode_on_the_event_loop(blobs: list[bytes], on_loop: bool) -> None:
-    assert decodes_on_loop(blobs) is on_loop
+    headers = tiny_image_headers(blobs, CONFIG.model_copy(update={"max_image_pixels": 100_000}))
+    assert (headers is not None) is on_loop
+    if headers is not None:  # opened, not decoded: the pixels wait for the lease
+        assert [image.size for image in headers] == [Image.open(io.BytesIO(raw)).size for raw in blobs]
+
+
+@pytest.mark.parametrize("blob", [b"not an image", png((8, 8))[:20], b""])
+def test_a_tiny_request_with_an_unreadable_header_is_refused_on_the_loop(blob: bytes) -> None:
+    with pytest.raises(UndecodableInput) as refused:
+        tiny_image_headers([png((8, 8)), blob], CONFIG)
+    assert refused.value.field == "images[1]"
 
 
 def test_an_image_request_decodes_tiny_images_on_the_loop_and_others_on_the_pool(
