@@ -187,6 +187,10 @@ async def parse_text_request(request: Request, config: ServiceConfig) -> TextInp
 # --- images ----------------------------------------------------------------------------------------------------
 
 
+def image_field(index: int) -> str:
+    return f"images[{index}]"
+
+
 def check_image_bytes(size: int, field: str, config: ServiceConfig) -> None:
     if size > config.max_image_bytes:
         raise PayloadTooLarge(
@@ -246,7 +250,11 @@ def load_pixels(image: Image.Image, field: str, lease: PixelLease) -> Image.Imag
 
 
 def decode_images(blobs: list[bytes], config: ServiceConfig, lease: PixelLease) -> list[Image.Image]:
-    return [open_image(raw, f"images[{index}]", config, lease) for index, raw in enumerate(blobs)]
+    return [open_image(raw, image_field(index), config, lease) for index, raw in enumerate(blobs)]
+
+
+def load_all_pixels(images: list[Image.Image], lease: PixelLease) -> list[Image.Image]:
+    return [load_pixels(image, image_field(index), lease) for index, image in enumerate(images)]
 
 
 def open_image(raw: bytes, field: str, config: ServiceConfig, lease: PixelLease) -> Image.Image:
@@ -260,7 +268,7 @@ def tiny_image_headers(blobs: list[bytes], config: ServiceConfig) -> list[Image.
     on a sparse request (each hand-off wakes an idle thread)."""
     if len(blobs) > INLINE_DECODE_IMAGES or sum(map(len, blobs)) > INLINE_PARSE_BYTES:
         return None
-    images = [read_header(raw, f"images[{index}]", config) for index, raw in enumerate(blobs)]
+    images = [read_header(raw, image_field(index), config) for index, raw in enumerate(blobs)]
     if sum(image.width * image.height for image in images) > INLINE_DECODE_PIXELS:
         return None
     return images
@@ -271,7 +279,7 @@ def read_json_images(body: bytes, config: ServiceConfig) -> tuple[list[bytes], C
     data = parse_json(body)
     check_envelope(data, ImageClassifyRequest, "images", config)
     payload = validate_model(ImageClassifyRequest, data)
-    blobs = [decode_base64(text, f"images[{index}]", config) for index, text in enumerate(payload.images)]
+    blobs = [decode_base64(text, image_field(index), config) for index, text in enumerate(payload.images)]
     return blobs, ClassifyOptions(scenario=payload.scenario, top_k=payload.top_k)
 
 
@@ -310,8 +318,8 @@ def read_multipart_images(body: bytes, content_type: str, config: ServiceConfig)
         part_type = part.content_type.split(";")[0].strip().lower()
         if part_type not in IMAGE_PART_TYPES:
             raise UnsupportedMediaType(
-                f"images[{index}] has content type {echo(part_type)}; send JPEG or PNG",
-                field=f"images[{index}]",
+                f"{image_field(index)} has content type {echo(part_type)}; send JPEG or PNG",
+                field=image_field(index),
                 allowed=list(IMAGE_PART_TYPES),
             )
     return [part.data for part in form.files], options
@@ -335,5 +343,5 @@ async def parse_image_request(request: Request, config: ServiceConfig) -> ImageI
     lease = request_lease(request, config)
     tiny = tiny_image_headers(blobs, config)
     if tiny is not None:
-        return ImageInput([load_pixels(image, f"images[{index}]", lease) for index, image in enumerate(tiny)], options)
+        return ImageInput(load_all_pixels(tiny, lease), options)
     return ImageInput(await decode_off_loop(decode_images, blobs, config, lease), options)
