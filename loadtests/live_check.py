@@ -12,9 +12,9 @@ scenario's test items. With --alone, each pick gets its own server whose routing
 the p99 of its trials' pooled latencies (as `measure` pools its repeats) is within its bound and within
 --tolerance (15%) of the recorded p99. Exits 1 if any does not.
 
-Before each route's trials, its server answers one-item queries back to back (as `measure`'s single-stream does),
-and the inference thread's mean time per query is printed beside the one `measure` recorded for the pick
-(reports/measurements.json): the runtime's own speed, without HTTP or queueing, now and then. When the live p99
+Beside each route's latencies, the inference thread's milliseconds per item during its trials (read from the
+server's own histograms before and after each trial) and during `measure`'s trials at the same rate (select records
+it with the p99): the runtime's own speed at that load, without HTTP or queueing, now and then. When the live p99
 misses the prediction while that gauge moved as much, the machine changed between the two runs, not the served path.
 """
 
@@ -33,11 +33,10 @@ sys.path.insert(0, str(REPO_ROOT))
 from loadtests.compare import test_items  # noqa: E402
 from models.loadgen import Body  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
-from models.records import MeasurementError, load_measurements  # noqa: E402
 from models.served import ENDPOINTS, MEASURE_SCENARIO, BentoServer, ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, request_bodies  # noqa: E402
 from service.contracts.evidence import ScenarioMetrics  # noqa: E402
-from service.contracts.measurements import Measurements, ServerShare, ServerTrial  # noqa: E402
+from service.contracts.measurements import ServerTrial  # noqa: E402
 from service.routing import ScenarioSelection, Selection, SelectionError, load_selection  # noqa: E402
 
 
@@ -53,7 +52,7 @@ class ServerRoute(BaseModel):
 
 
 class RuntimeGauge(BaseModel):
-    """The pick's inference-thread mean per one-item query, back to back: as `measure` recorded it, and now."""
+    """The pick's inference-thread ms per item at the target rate: during `measure`'s trials, and now."""
 
     at_measure_ms: float | None = None
     now_ms: float | None = None
@@ -104,7 +103,7 @@ def p99_text(p99_ms: float | None, spread: tuple[float, float] | None) -> str:
 
 TABLE_HEADER = (
     "| route | variant | rate | predicted p50 / p95 / p99 (ms) | live p50 / p95 / p99 (ms) | p99 off | bound "
-    "| inference thread now / at measure (ms) |\n"
+    "| inference thread ms per item now / at measure |\n"
     "|---|---|---|---|---|---|---|---|"
 )
 
@@ -135,25 +134,7 @@ def server_load(route: ScenarioSelection) -> tuple[float, float]:
     return rate, bound
 
 
-def recorded_runtime_ms(measurements: Measurements | None, route: ServerRoute) -> float | None:
-    """The pick's inference-thread mean during `measure`'s single-stream (None where not recorded)."""
-    task = measurements.tasks.get(route.task) if measurements else None
-    variant = task.variants.get(route.route.variant) if task else None
-    run = variant.runs.get(route.route.constraints.threads or 1) if variant else None
-    return run.server_share.inference_mean_ms if run and run.server_share else None
-
-
-def read_measurements(path: Path) -> Measurements | None:
-    try:
-        return load_measurements(path)
-    except MeasurementError as exc:
-        print(f"live_check: no runtime gauge from measure ({exc})", flush=True)
-        return None
-
-
-def check(
-    route: ScenarioSelection, live: ServerTrial, tolerance: float, runtime: RuntimeGauge | None = None
-) -> RouteCheck:
+def check(route: ScenarioSelection, live: ServerTrial, tolerance: float) -> RouteCheck:
     predicted, predicted_p99 = predicted_metrics(route)
     rate, bound = server_load(route)
     off = (live.p99_ms - predicted_p99) / predicted_p99
@@ -166,7 +147,7 @@ def check(
         p99_off_pct=round(100 * off, 1),
         within_bound=live.p99_ms <= bound and set(live.outcomes) == {"200"},
         within_tolerance=abs(off) <= tolerance,
-        runtime=runtime or RuntimeGauge(),
+        runtime=RuntimeGauge(at_measure_ms=predicted.runtime_ms_per_item, now_ms=live.runtime_ms_per_item),
     )
 
 
@@ -183,15 +164,12 @@ def endpoints(selection_path: Path, routes: list[ServerRoute], alone: bool) -> I
             yield route, server.base_url + ENDPOINTS[route.kind], route.scenario
 
 
-def live_trial(
-    url: str, bodies: list[Body], rate: float, settings: MeasureSettings
-) -> tuple[ServerTrial, ServerShare | None]:
-    """The repeated trials at `rate`, after the back-to-back queries that gauge the runtime's speed."""
+def live_trial(url: str, bodies: list[Body], rate: float, settings: MeasureSettings) -> ServerTrial:
+    """The repeated trials at `rate`, after a warm-up."""
     trials = ServedTrials(url, bodies, settings)
     try:
         trials.warm_up()
-        _, share = trials.single_stream()
-        return trials.repeated(rate, 1e9), share
+        return trials.repeated(rate, 1e9)
     finally:
         trials.close()
 
@@ -203,27 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=3, help="trials per scenario (their pooled p99 counts)")
     parser.add_argument("--tolerance", type=float, default=0.15, help="relative p99 difference allowed")
     parser.add_argument("--alone", action="store_true", help="serve each pick alone, as `measure` does")
-    parser.add_argument(
-        "--measurements",
-        type=Path,
-        default=REPO_ROOT / "reports" / "measurements.json",
-        help="measure's record, for the runtime gauge",
-    )
     args = parser.parse_args(argv)
     try:
         selection = load_selection(args.selection)
     except SelectionError as exc:
         raise SystemExit(f"live_check: {exc}") from None
-    measurements = read_measurements(args.measurements)
     settings = MeasureSettings(trial_seconds=args.seconds, min_queries=1, repeats=args.trials)
     results: dict[str, RouteCheck] = {}
     for route, url, scenario in endpoints(args.selection, server_scenarios(selection), args.alone):
         bodies = request_bodies(route.kind, test_items(route.task, 500, 0), scenario=scenario)
-        live, share = live_trial(url, bodies, server_load(route.route)[0], settings)
-        runtime = RuntimeGauge(
-            at_measure_ms=recorded_runtime_ms(measurements, route), now_ms=share.inference_mean_ms if share else None
-        )
-        results[route.key] = check(route.route, live, args.tolerance, runtime)
+        live = live_trial(url, bodies, server_load(route.route)[0], settings)
+        results[route.key] = check(route.route, live, args.tolerance)
         print(f"{route.key}: {results[route.key].model_dump_json()}", flush=True)
     print(TABLE_HEADER)
     for key, result in results.items():

@@ -234,11 +234,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from service.routing import load_selection
 
     live = None
-    selection = load_selection(args.selection).model_dump(mode="json")
+    routes = load_selection(args.selection)
+    selection = routes.model_dump(mode="json")
     if args.prometheus:
         from models.live import query_live
 
-        live = query_live(args.prometheus, selection, args.window)
+        live = query_live(args.prometheus, routes, args.window)
     report = render_report(
         load_measurements(args.measurements), selection, live, peak_rps=args.peak_rps, headroom=args.headroom
     )

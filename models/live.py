@@ -3,8 +3,10 @@
 Queries the Prometheus HTTP API (`/api/v1/query`) for the request histogram the service exports
 (`scenario_serve_request_duration_seconds`, labels task, scenario, variant, outcome; `service/metric_names.py`
 names it without registering anything, as importing `service/metrics.py` would): request rate, p50/p95/p99
-latency and the error ratio over a window. The result feeds the report's live columns, beside the latency the
-selection predicted. A scenario without traffic in the window has `rate_rps` None (or 0)
+latency and the error ratio over a window, and the pick's inference-thread milliseconds per item
+(`scenario_serve_inference_duration_seconds` over `scenario_serve_batch_size`: the runtime's own speed, which
+`select` recorded beside its latencies). The result feeds the report's live columns, beside the selection's
+predictions. A scenario without traffic in the window has `rate_rps` None (or 0)
 and no quantiles; Prometheus' NaN becomes None, never a made-up 0.
 """
 
@@ -21,7 +23,8 @@ import httpx
 
 from service.contracts import LiveObservations
 from service.contracts.report import ObservedScenario
-from service.metric_names import NO_LABEL, REQUEST_DURATION
+from service.metric_names import BATCH_SIZE, INFERENCE_DURATION, NO_LABEL, REQUEST_DURATION
+from service.routing import Selection
 
 METRIC = REQUEST_DURATION
 QUANTILES = {"p50_ms": 0.5, "p95_ms": 0.95, "p99_ms": 0.99}
@@ -58,6 +61,7 @@ class Queries:
     errors: str
     variants: str
     quantiles: dict[str, str]
+    runtime: str  # seconds of inference per item, by variant
 
 
 def build_queries(window: str) -> Queries:
@@ -71,6 +75,9 @@ def build_queries(window: str) -> Queries:
             key: f"histogram_quantile({q}, sum by (le, task, scenario) (rate({METRIC}_bucket[{w}])))"
             for key, q in QUANTILES.items()
         },
+        runtime=(
+            f"sum by (variant) (rate({INFERENCE_DURATION}_sum[{w}])) / sum by (variant) (rate({BATCH_SIZE}_sum[{w}]))"
+        ),
     )
 
 
@@ -127,6 +134,10 @@ def by_route(vector: Vector) -> dict[tuple[str, str], float | None]:
     return {(labels.get("task", ""), labels.get("scenario", "")): value for labels, value in vector}
 
 
+def by_variant(vector: Vector) -> dict[str, float | None]:
+    return {labels["variant"]: value for labels, value in vector if "variant" in labels}
+
+
 def variants_by_route(vector: Vector) -> dict[tuple[str, str], list[str]]:
     seen: dict[tuple[str, str], list[str]] = {}
     for labels, _ in sorted(vector, key=lambda item: item[0].get("variant", "")):
@@ -147,27 +158,29 @@ def error_ratio(rate: float | None, errors: float | None) -> float | None:
     return round((errors or 0.0) / rate, 6)
 
 
-def scenario_entry(key: tuple[str, str], results: Mapping[str, Mapping[tuple[str, str], Any]]) -> ObservedScenario:
+def scenario_entry(key: tuple[str, str], pick: str, results: Mapping[str, Mapping[Any, Any]]) -> ObservedScenario:
     rate = results["rate"].get(key)
     return ObservedScenario(
         rate_rps=None if rate is None else round(rate, 6),
         **{name: seconds_to_ms(results[name].get(key)) for name in QUANTILES},
         error_ratio=error_ratio(rate, results["errors"].get(key)),
         variants=list(results["variants"].get(key, [])),
+        runtime_ms_per_item=seconds_to_ms(results["runtime"].get(pick)),
     )
 
 
-def selection_routes(selection: Mapping[str, Any]) -> list[tuple[str, str]]:
+def selection_routes(selection: Selection) -> list[tuple[str, str, str]]:
+    """(task, scenario, the pick) of every route."""
     return [
-        (task, scenario)
-        for task, task_selection in selection.get("tasks", {}).items()
-        for scenario in task_selection.get("scenarios", {})
+        (task, scenario, route.variant)
+        for task, task_selection in selection.tasks.items()
+        for scenario, route in task_selection.scenarios.items()
     ]
 
 
 def query_live(
     prometheus_url: str,
-    selection: Mapping[str, Any],
+    selection: Selection,
     window: str = "10m",
     timeout: float = 10,
     *,
@@ -190,13 +203,14 @@ def query_live(
             "errors": by_route(instant_query(http, prometheus_url, queries.errors, at)),
             "variants": variants_by_route(instant_query(http, prometheus_url, queries.variants, at)),
             **{k: by_route(instant_query(http, prometheus_url, q, at)) for k, q in queries.quantiles.items()},
+            "runtime": by_variant(instant_query(http, prometheus_url, queries.runtime, at)),
         }
     finally:
         if own_client:
             http.close()
     scenarios: dict[str, dict[str, ObservedScenario]] = {}
-    for task, scenario in selection_routes(selection):
-        scenarios.setdefault(task, {})[scenario] = scenario_entry((task, scenario), results)
+    for task, scenario, pick in selection_routes(selection):
+        scenarios.setdefault(task, {})[scenario] = scenario_entry((task, scenario), pick, results)
     observations = LiveObservations(
         prometheus=prometheus_url, window=checked, queried_at=now.isoformat(), scenarios=scenarios
     )

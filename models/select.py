@@ -132,6 +132,7 @@ class PatternFigures(NamedTuple):
     latencies: Latencies
     throughput_rps: float | None
     p99_spread_ms: tuple[float, float] | None = None  # server: the repeated trials at the target
+    runtime_ms_per_item: float | None = None  # the inference thread's speed while the latencies were measured
 
 
 def _pattern_figures(run: Run, scenario: Scenario) -> PatternFigures:
@@ -144,9 +145,13 @@ def _pattern_figures(run: Run, scenario: Scenario) -> PatternFigures:
         if entry is None:
             return PatternFigures(UNMEASURED, None)
         at = entry.at_target
-        return PatternFigures((at.p50_ms, at.p95_ms, at.p99_ms), entry.max_rate_rps, at.p99_spread_ms)
+        return PatternFigures(
+            (at.p50_ms, at.p95_ms, at.p99_ms), entry.max_rate_rps, at.p99_spread_ms, at.runtime_ms_per_item
+        )
     single = run.single_stream
-    return PatternFigures((single.p50_ms, single.p95_ms, single.p99_ms), 1000.0 / single.mean_ms)
+    share = run.server_share  # one item per query: the inference thread's mean is its time per item
+    runtime = share.inference_mean_ms if share is not None else None
+    return PatternFigures((single.p50_ms, single.p95_ms, single.p99_ms), 1000.0 / single.mean_ms, None, runtime)
 
 
 def scenario_metrics(record: VariantMeasurements, run: Run, scenario: Scenario, best_f1: float) -> ScenarioMetrics:
@@ -163,6 +168,7 @@ def scenario_metrics(record: VariantMeasurements, run: Run, scenario: Scenario, 
         latency_ms=p99 if scenario.load.pattern == "server" else p95,
         p99_spread_ms=figures.p99_spread_ms,
         throughput_rps=figures.throughput_rps,
+        runtime_ms_per_item=figures.runtime_ms_per_item,
         size_mb=record.size_mb,
         memory_mb=run.memory.peak_rss_mb,
         threads=run.threads,

@@ -31,7 +31,7 @@ from models.loadgen import (
     trial_rng,
 )
 from models.served import ServedVariant, ServerError
-from models.server_share import DurationTotals, duration_totals, server_share
+from models.server_share import DurationTotals, RuntimeUse, duration_totals, ms_per_item, runtime_use, server_share
 from service.contracts import ServerSearch
 from service.contracts.measurements import LatencySummary, ServerShare, ServerTrial
 from service.metric_names import QUEUED_ITEMS
@@ -149,10 +149,14 @@ def png_bytes(image: Any) -> bytes:
     return buffer.getvalue()
 
 
-def pooled_trial(rate_rps: float, runs: Sequence[TrialRun], bound_ms: float) -> ServerTrial:
+def pooled_trial(
+    rate_rps: float, runs: Sequence[TrialRun], bound_ms: float, uses: Sequence[RuntimeUse | None] = ()
+) -> ServerTrial:
     """Repeated runs at one rate as one trial: percentiles of their pooled latencies (`summarize_trials`), with
-    each repeat's own p99 and their spread beside them."""
-    pooled = ServerTrial.model_validate({"rate_rps": rate_rps, **summarize_trials(runs, bound_ms)})
+    each repeat's own p99 and their spread beside them, and (`uses`: each run's, from the server's histograms) the
+    inference thread's ms per item over all of them."""
+    summary = {"rate_rps": rate_rps, **summarize_trials(runs, bound_ms), "runtime_ms_per_item": ms_per_item(uses)}
+    pooled = ServerTrial.model_validate(summary)
     if len(runs) == 1:
         return pooled
     p99s = [summarize_trials([run])["p99_ms"] for run in runs]
@@ -208,24 +212,34 @@ class ServedTrials:
     def trial(self, rate_rps: float, bound_ms: float, repeat: int = 0) -> ServerTrial:
         """One Poisson trial at `rate_rps`, arrivals seeded by (seed + repeat, rate), on a drained server."""
         rate = self._rate(rate_rps)
-        return pooled_trial(rate, [self._run(rate, bound_ms, repeat)], bound_ms)
+        run, use = self._run(rate, bound_ms, repeat)
+        return pooled_trial(rate, [run], bound_ms, [use])
 
     def repeated(self, rate_rps: float, bound_ms: float, seconds: float | None = None) -> ServerTrial:
         """`settings.repeats` trials at `rate_rps` (each on a drained server, arrivals of its own), pooled; each
         `seconds` long (default: `settings.trial_seconds`)."""
         rate = self._rate(rate_rps)
-        runs = [self._run(rate, bound_ms, repeat, seconds) for repeat in range(self.settings.repeats)]
-        return pooled_trial(rate, runs, bound_ms)
+        timed = [self._run(rate, bound_ms, repeat, seconds) for repeat in range(self.settings.repeats)]
+        return pooled_trial(rate, [run for run, _ in timed], bound_ms, [use for _, use in timed])
 
     @staticmethod
     def _rate(rate_rps: float) -> float:
         return max(round(rate_rps, 3), 0.001)
 
-    def _run(self, rate: float, bound_ms: float, repeat: int, seconds: float | None = None) -> TrialRun:
+    def _run(
+        self, rate: float, bound_ms: float, repeat: int, seconds: float | None = None
+    ) -> tuple[TrialRun, RuntimeUse | None]:
+        """One trial on a drained server, and what its inference threads did meanwhile."""
         count = query_count(rate, seconds or self.settings.trial_seconds, self.settings.min_queries)
         arrivals = poisson_arrivals(rate, count, trial_rng(self.settings.seed + repeat, rate))
-        self.loop.run_until_complete(self._settle())
-        return self.loop.run_until_complete(run_trial(self.client.send, arrivals, bound_ms))
+
+        async def timed_trial() -> tuple[TrialRun, RuntimeUse | None]:
+            await self._settle()
+            before = await self._duration_totals()
+            run = await run_trial(self.client.send, arrivals, bound_ms)
+            return run, runtime_use(before, await self._duration_totals())
+
+        return self.loop.run_until_complete(timed_trial())
 
     async def _settle(self) -> None:
         """Wait until no worker has queued items and a lone request is answered about as fast as when idle: a

@@ -82,7 +82,9 @@ def reproduce_facts(data: ReportData) -> list[tuple[str, str]]:
 def live_caption(live: LiveHeader) -> str:
     return (
         f"Prometheus {live.prometheus}, window {live.window}, queried at {live.queried_at}; "
-        f"latency flagged off by more than {live.tolerance:.0%} of the prediction"
+        f"latency flagged off by more than {live.tolerance:.0%} of the prediction; runtime ms/item: the pick's "
+        "inference thread per item, flagged when it moved as much since `measure` (the machine's speed, not the "
+        "served path)"
     )
 
 

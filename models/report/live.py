@@ -1,4 +1,8 @@
-"""Live metrics (from `models.live`) beside the predictions of the selection, flagged where they disagree."""
+"""Live metrics (from `models.live`) beside the predictions of the selection, flagged where they disagree.
+
+Beside the latencies, the pick's inference-thread time per item, live and while `measure` ran: when a latency is
+off and the runtime moved as much, the machine runs faster or slower than when it was measured (re-measure on it),
+rather than the served path having changed."""
 
 from __future__ import annotations
 
@@ -19,6 +23,18 @@ DEFAULT_TOLERANCE = 0.15  # relative difference between observed and predicted l
 NOTHING_OBSERVED = ObservedScenario(rate_rps=None, p50_ms=None, p95_ms=None, p99_ms=None, error_ratio=None, variants=[])
 
 
+def runtime_flag(runtime: Observed, tolerance: float) -> str | None:
+    """`runtime +N% vs measure: ...` when the pick's inference thread is more than `tolerance` off its record."""
+    now, then = runtime.observed, runtime.predicted
+    if now is None or not then or abs(now - then) / then <= tolerance:
+        return None
+    speed = "slower" if now > then else "faster"
+    return (
+        f"runtime {(now - then) / then * 100:+.0f}% vs measure: {fmt_ms(now)} vs {fmt_ms(then)} ms per item "
+        f"(the machine runs {speed} than when measured)"
+    )
+
+
 def has_traffic(observed: ObservedScenario | None) -> bool:
     rate = None if observed is None else observed.rate_rps
     return rate is not None and rate > 0
@@ -33,8 +49,11 @@ def _predicted_ms(predicted: ScenarioMetrics | None, quantile: str) -> float | N
     return None if predicted is None else getattr(predicted, f"{quantile}_ms")
 
 
-def live_flags(route: ScenarioSelection, observed: ObservedScenario, tolerance: float) -> list[str]:
-    """`SLO breach` (a latency over its constraint, or any error) and `off by N%` (latency vs prediction)."""
+def live_flags(
+    route: ScenarioSelection, observed: ObservedScenario, tolerance: float, runtime: Observed | None = None
+) -> list[str]:
+    """`SLO breach` (a latency over its constraint, or any error), `off by N%` (latency vs prediction) and
+    `runtime +N% vs measure` (the pick's inference thread vs its record)."""
     predicted = _predicted(route)
     flags: list[str] = []
     for q in QUANTILES:
@@ -47,6 +66,8 @@ def live_flags(route: ScenarioSelection, observed: ObservedScenario, tolerance: 
             flags.append(f"off by {pct:.0f}%: {q} {fmt_ms(value)} ms vs predicted {fmt_ms(expected)} ms")
     if observed.error_ratio is not None and observed.error_ratio > 0:
         flags.append(f"SLO breach: error ratio {observed.error_ratio:.1%}")
+    if runtime is not None and (moved := runtime_flag(runtime, tolerance)) is not None:
+        flags.append(moved)
     others = [v for v in observed.variants if v != route.variant]
     flags.extend(f"served by {v} (not the pick)" for v in others)
     return flags
@@ -66,13 +87,18 @@ def live_entry(route: ScenarioSelection, observed: ObservedScenario | None, tole
         )
         for q in QUANTILES
     }
+    runtime = Observed(
+        observed=seen.runtime_ms_per_item if traffic else None,
+        predicted=None if predicted is None else predicted.runtime_ms_per_item,
+    )
     return LiveEntry(
         traffic=traffic,
         variants=list(seen.variants),
         rate_rps=Observed(observed=seen.rate_rps if traffic else None, predicted=constraints.target_rps),
         **latencies,
         error_ratio=Observed(observed=seen.error_ratio if traffic else None, predicted=0.0),
-        flags=live_flags(route, seen, tolerance) if traffic else [],
+        runtime_ms_per_item=runtime,
+        flags=live_flags(route, seen, tolerance, runtime) if traffic else [],
     )
 
 

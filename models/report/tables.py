@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from models.report.format import DASH, fmt_f1, fmt_mb, fmt_ms, fmt_num, fmt_plain, fmt_rate
-from service.contracts.report import CandidateRow, LiveEntry, ObservedLatency, ScenarioCapacity, ServerRate, VariantRow
+from service.contracts.report import (
+    CandidateRow,
+    LiveEntry,
+    Observed,
+    ObservedLatency,
+    ScenarioCapacity,
+    ServerRate,
+    VariantRow,
+)
 
 NO_TRAFFIC = "no traffic"
 VARIANT_COLUMNS = (
@@ -36,7 +44,17 @@ CANDIDATE_COLUMNS = (
     "memory MB",
     "failed constraints",
 )
-LIVE_COLUMNS = ("scenario", "variants seen", "rate rps", "p50 ms", "p95 ms", "p99 ms", "error ratio", "flags")
+LIVE_COLUMNS = (
+    "scenario",
+    "variants seen",
+    "rate rps",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "error ratio",
+    "runtime ms/item",
+    "flags",
+)
 CAPACITY_COLUMNS = (
     "task",
     "scenario",
@@ -104,10 +122,15 @@ def _observed_latency(cell: ObservedLatency) -> str:
     return observed if cell.predicted is None else f"{observed} (pred {fmt_ms(cell.predicted)})"
 
 
+def _runtime(cell: Observed) -> str:
+    observed = "n/a" if cell.observed is None else fmt_ms(cell.observed)
+    return observed if cell.predicted is None else f"{observed} (at measure {fmt_ms(cell.predicted)})"
+
+
 def live_cells(name: str, entry: LiveEntry) -> list[str]:
     variants = ", ".join(entry.variants) or DASH
     if not entry.traffic:
-        return [name, variants, NO_TRAFFIC, DASH, DASH, DASH, DASH, NO_TRAFFIC]
+        return [name, variants, NO_TRAFFIC, DASH, DASH, DASH, DASH, DASH, NO_TRAFFIC]
     rate = entry.rate_rps
     rate_text = fmt_rate(rate.observed) + (f" (target {fmt_plain(rate.predicted)})" if rate.predicted else "")
     errors = entry.error_ratio.observed
@@ -118,6 +141,7 @@ def live_cells(name: str, entry: LiveEntry) -> list[str]:
         rate_text,
         *(_observed_latency(cell) for cell in latencies),
         "n/a" if errors is None else f"{errors:.1%}",
+        _runtime(entry.runtime_ms_per_item),
         "; ".join(entry.flags) or "ok",
     ]
 

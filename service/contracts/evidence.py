@@ -44,6 +44,13 @@ class ScenarioMetrics(Strict):
         "their median)",
     )
     throughput_rps: float | None = Field(description="server: max rate within the bound; offline: items/s")
+    runtime_ms_per_item: float | None = Field(
+        None,
+        exclude_if=absent_if_none,
+        description="the inference thread's ms per item while these latencies were measured (server: the trials "
+        "at the target rate; single-stream: its one-item queries): the runtime's speed then, which live checks "
+        "compare with the live service's",
+    )
     size_mb: float
     memory_mb: float
     threads: int

@@ -151,6 +151,12 @@ class ServerTrial(Strict):
     stopped_early: bool
     repeats_p99_ms: list[float] | None = Field(None, exclude_if=absent_if_none)
     p99_spread_ms: tuple[float, float] | None = Field(None, exclude_if=absent_if_none)
+    runtime_ms_per_item: float | None = Field(
+        None,
+        exclude_if=absent_if_none,
+        description="the inference thread's ms per item during the trial(s), from the server's own histograms "
+        "(`models.server_share.ms_per_item`): the runtime's speed at this load, without HTTP or queueing",
+    )
 
 
 class ServerSearch(Strict):

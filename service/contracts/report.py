@@ -28,6 +28,9 @@ class ObservedScenario(Strict):
     p99_ms: float | None
     error_ratio: float | None
     variants: list[str] = Field(description="the variants that served it, the pick and any fallback")
+    runtime_ms_per_item: float | None = Field(
+        None, description="the pick's inference thread, ms per item over the window (its traffic from any scenario)"
+    )
 
 
 class LiveObservations(Strict):
@@ -96,7 +99,12 @@ class LiveEntry(Strict):
     p95_ms: ObservedLatency
     p99_ms: ObservedLatency
     error_ratio: Observed
-    flags: list[str] = Field(description="`SLO breach: ...`, `off by N%: ...`, `served by X (not the pick)`")
+    runtime_ms_per_item: Observed = Field(
+        description="the pick's inference thread, ms per item: live, and while select's latencies were measured"
+    )
+    flags: list[str] = Field(
+        description="`SLO breach: ...`, `off by N%: ...`, `runtime +N% vs measure: ...`, `served by X (not the pick)`"
+    )
 
 
 class ComparisonRow(Strict):

@@ -163,5 +163,9 @@ def test_reload_then_drive_realtime_then_live_report(
     assert live["rate_rps"]["observed"] > 0 and live["rate_rps"]["predicted"] == rate
     assert live["p99_ms"]["observed"] > 0 and live["p99_ms"]["predicted"] == realtime["evidence"]["metrics"]["p99_ms"]
     assert live["error_ratio"]["observed"] == 0
+    # the pick's runtime per item: from the server's histograms during measure's trials, and from Prometheus now
+    recorded = realtime["evidence"]["metrics"]["runtime_ms_per_item"]
+    assert recorded > 0 and live["runtime_ms_per_item"]["predicted"] == recorded
+    assert live["runtime_ms_per_item"]["observed"] > 0
     html = (out / "report.html").read_text()
     assert "<svg" in html and realtime["variant"] in html

@@ -19,14 +19,32 @@ import httpx
 import pytest
 
 from models.live import InvalidWindow, LiveQueryError, build_queries, parse_value, query_live, validate_window
+from service.routing import Selection
 
 URL = "http://prometheus.test:9090"
-SELECTION = {
-    "tasks": {
-        "sentiment": {"kind": "text", "scenarios": {"realtime": {}, "batch": {}, "idle": {}}},
-        "digits": {"kind": "image", "scenarios": {"realtime": {}}},
+SELECTION = Selection.model_validate(
+    {
+        "version": 1,
+        "generated_by": "test",
+        "generated_at": "2026-12-02T00:00:00+00:00",
+        "tasks": {
+            "sentiment": {
+                "kind": "text",
+                "default_scenario": "realtime",
+                "scenarios": {
+                    "realtime": {"variant": "sentiment-a"},
+                    "batch": {"variant": "sentiment-b"},
+                    "idle": {"variant": "sentiment-a"},
+                },
+            },
+            "digits": {
+                "kind": "image",
+                "default_scenario": "realtime",
+                "scenarios": {"realtime": {"variant": "digits-x"}},
+            },
+        },
     }
-}
+)
 
 
 def sample(value: str, **labels: str) -> dict[str, Any]:
@@ -48,6 +66,8 @@ def answer(query: str) -> dict[str, Any]:
     for q, values in quantiles.items():
         if query.startswith(f"histogram_quantile({q},"):
             return vector(*(sample(v, task=task, scenario=scenario) for (task, scenario), v in values.items()))
+    if "batch_size" in query:  # seconds of inference per item, by variant
+        return vector(sample("0.0032", variant="sentiment-a"), sample("NaN", variant="digits-x"))
     if 'outcome!="success"' in query:
         return vector(sample("0.5", task="sentiment", scenario="realtime"))
     if "variant" in query:
@@ -98,13 +118,17 @@ def test_promql_per_window() -> None:
         for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
     }
     assert "[10m]" in queries.variants and "by (task, scenario, variant)" in queries.variants
+    assert queries.runtime == (
+        "sum by (variant) (rate(scenario_serve_inference_duration_seconds_sum[10m])) "
+        "/ sum by (variant) (rate(scenario_serve_batch_size_sum[10m]))"
+    )
 
 
 def test_queries_go_to_the_query_api_at_one_instant() -> None:
     fake = FakePrometheus()
     with client_for(fake) as client:
         query_live(URL + "/", SELECTION, "5m", client=client)
-    assert len(fake.requests) == 6
+    assert len(fake.requests) == 7
     assert {r.url.path for r in fake.requests} == {"/api/v1/query"}
     assert {r.url.host for r in fake.requests} == {"prometheus.test"}
     assert len({r.url.params["time"] for r in fake.requests}) == 1
@@ -135,6 +159,7 @@ def test_scenario_with_traffic(live: dict[str, Any]) -> None:
         "p99_ms": 13.9,
         "error_ratio": 0.0125,
         "variants": ["sentiment-a", "sentiment-b"],
+        "runtime_ms_per_item": 3.2,  # the pick's, whatever else served the scenario
     }
 
 
@@ -142,14 +167,15 @@ def test_nan_and_inf_become_none_and_missing_errors_mean_zero(live: dict[str, An
     digits = live["scenarios"]["digits"]["realtime"]
     assert digits["rate_rps"] == 1.5 and digits["p99_ms"] is None and digits["p50_ms"] is None
     assert digits["error_ratio"] == 0.0  # traffic, and no series with outcome != success
+    assert digits["runtime_ms_per_item"] is None  # 0/0 over the window
 
 
 def test_no_traffic_is_none_never_a_made_up_zero(live: dict[str, Any]) -> None:
     batch = live["scenarios"]["sentiment"]["batch"]  # a zero rate: series exist, nothing in the window
     nothing = {"p50_ms": None, "p95_ms": None, "p99_ms": None, "error_ratio": None, "variants": []}
-    assert batch == {"rate_rps": 0.0, **nothing}
+    assert batch == {"rate_rps": 0.0, **nothing, "runtime_ms_per_item": None}  # sentiment-b has no runtime series
     idle = live["scenarios"]["sentiment"]["idle"]  # never served: no series at all
-    assert idle == {"rate_rps": None, **nothing}
+    assert idle == {"rate_rps": None, **nothing, "runtime_ms_per_item": 3.2}  # its pick's, from another scenario
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.live_check import RuntimeGauge, check, recorded_runtime_ms, server_scenarios
-from models.records import load_measurements
+from loadtests.live_check import RuntimeGauge, check, server_scenarios
 from service.contracts.measurements import ServerTrial
 from service.routing import ScenarioSelection, Selection
 
 SELECTION = Path(__file__).resolve().parents[2] / "service" / "selection.json"
-MEASUREMENTS = Path(__file__).resolve().parents[2] / "reports" / "measurements.json"
 
 
 def live_trial(p99_ms: float, outcomes: dict[str, int] | None = None) -> ServerTrial:
@@ -86,21 +84,25 @@ def test_the_table_shows_both_spreads(selection: Selection) -> None:
     assert f"({low:.1f}-{high:.1f})" in row
 
 
-def test_the_runtime_gauge_reads_what_measure_recorded_for_the_pick(selection: Selection) -> None:
-    measurements = load_measurements(MEASUREMENTS)
-    route = next(r for r in server_scenarios(selection) if r.key == "sentiment/realtime")
-    run = measurements.tasks["sentiment"].variants[route.route.variant].runs[route.route.constraints.threads or 1]
-    assert run.server_share is not None
-    assert recorded_runtime_ms(measurements, route) == run.server_share.inference_mean_ms
-    unmeasured = route.model_copy(update={"route": route.route.model_copy(update={"variant": "not-measured"})})
-    assert recorded_runtime_ms(measurements, unmeasured) is None
-    assert recorded_runtime_ms(None, route) is None
+def with_runtime(route: ScenarioSelection, runtime_ms: float | None) -> ScenarioSelection:
+    """The route with select's evidence recording `runtime_ms` per item at the target rate."""
+    evidence = route.select_evidence()
+    assert evidence is not None and evidence.metrics is not None
+    metrics = evidence.metrics.model_copy(update={"runtime_ms_per_item": runtime_ms})
+    return route.model_copy(update={"evidence": evidence.model_copy(update={"metrics": metrics})})
 
 
-def test_the_table_shows_the_runtime_now_beside_measure(selection: Selection) -> None:
-    route = realtime(selection)
-    gauge = RuntimeGauge(at_measure_ms=5.0, now_ms=4.0)
-    assert gauge.change_pct == pytest.approx(-20.0)
-    row = check(route, live_trial(20.0), tolerance=0.15, runtime=gauge).table_row("sentiment/realtime")
-    assert row.endswith("| 4.0 / 5.0 (-20%) |")
+def test_the_runtime_gauge_compares_the_live_trials_with_what_select_recorded(selection: Selection) -> None:
+    route = with_runtime(realtime(selection), 5.0)
+    live = live_trial(20.0).model_copy(update={"runtime_ms_per_item": 4.0})
+    result = check(route, live, tolerance=0.15)
+    assert result.runtime == RuntimeGauge(at_measure_ms=5.0, now_ms=4.0)
+    assert result.runtime.change_pct == pytest.approx(-20.0)
+    assert result.table_row("sentiment/realtime").endswith("| 4.0 / 5.0 (-20%) |")
+
+
+def test_a_gauge_without_either_reading_shows_dashes(selection: Selection) -> None:
+    route = with_runtime(realtime(selection), None)
     assert check(route, live_trial(20.0), tolerance=0.15).table_row("x").endswith("| - / - |")
+    live = live_trial(20.0).model_copy(update={"runtime_ms_per_item": 4.0})
+    assert check(route, live, tolerance=0.15).table_row("x").endswith("| 4.0 / - |")

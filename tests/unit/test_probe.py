@@ -38,6 +38,7 @@ def test_the_servers_totals_are_read_from_its_metrics_endpoint() -> None:
     assert totals == {
         "scenario_serve_request_duration_seconds": pytest.approx((0.02, 4.0)),
         "scenario_serve_inference_duration_seconds": pytest.approx((0.016, 4.0)),
+        "scenario_serve_batch_size": (0.0, 0.0),  # none in this exposition
     }
 
 

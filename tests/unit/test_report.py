@@ -414,15 +414,20 @@ def live_for(report: Report, name: str) -> dict[str, Any]:
 
 def test_live_flags_breach_and_off_by(report: Report) -> None:
     realtime = live_for(report, "realtime")
-    assert realtime["flags"] == ["off by 42%: p99 13.9 ms vs predicted 9.8 ms"]
+    assert realtime["flags"] == [
+        "off by 42%: p99 13.9 ms vs predicted 9.8 ms",
+        "runtime +47% vs measure: 4.4 vs 3.0 ms per item (the machine runs slower than when measured)",
+    ]
     assert realtime["rate_rps"] == {"observed": 38.2, "predicted": 40}
+    assert realtime["runtime_ms_per_item"] == {"observed": 4.4, "predicted": 3.0}
     interactive = live_for(report, "interactive")["flags"]
     assert "SLO breach: p95 21.5 ms > 20 ms" in interactive
     assert "SLO breach: error ratio 1.2%" in interactive
     assert "off by 291%: p95 21.5 ms vs predicted 5.5 ms" in interactive
     assert "served by sentiment-minilm-l6-onnx-fp32 (not the pick)" in interactive
     assert live_for(report, "accuracy")["flags"] == []  # within 15% of every prediction
-    for text in ("SLO breach", "off by 42%", "off by 291%"):
+    assert live_for(report, "accuracy")["runtime_ms_per_item"] == {"observed": 9.6, "predicted": None}
+    for text in ("SLO breach", "off by 42%", "off by 291%", "runtime +47% vs measure", "4.4 (at measure 3.0)"):
         assert text in report.markdown and text in report.html
 
 

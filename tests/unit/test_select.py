@@ -212,3 +212,20 @@ def test_a_server_pick_records_the_spread_of_its_repeated_trials_at_the_target()
     interactive = {"load": {"pattern": "single-stream"}, "objective": "minimize_latency"}
     single = pick(interactive, {"big-onnx-int8": repeated})["evidence"]["metrics"]
     assert "p99_spread_ms" not in single  # written only where measured: older routing files stay valid
+
+
+def test_a_pick_records_the_runtime_speed_its_latencies_were_measured_at() -> None:
+    record = variant(0.726, 24.0, 5.0, rate=300.0, p99_at_target=8.0, kind="onnx-int8")
+    record["runs"]["1"]["server"][0]["at_target"]["runtime_ms_per_item"] = 3.2
+    server = {
+        "load": {"pattern": "server", "target_rps": 40},
+        "objective": "maximize_throughput",
+        "constraints": {"p99_latency_ms": 50},
+    }
+    assert pick(server, {"big-onnx-int8": record})["evidence"]["metrics"]["runtime_ms_per_item"] == 3.2
+    interactive = {"load": {"pattern": "single-stream"}, "objective": "minimize_latency"}
+    assert "runtime_ms_per_item" not in pick(interactive, {"big-onnx-int8": record})["evidence"]["metrics"]
+    record["runs"]["1"]["server_share"] = {"client_mean_ms": 6.0, "request_mean_ms": 5.0, "inference_mean_ms": 4.1}
+    assert pick(interactive, {"big-onnx-int8": record})["evidence"]["metrics"]["runtime_ms_per_item"] == 4.1
+    offline = {"load": {"pattern": "offline"}, "objective": "maximize_throughput"}
+    assert "runtime_ms_per_item" not in pick(offline, {"big-onnx-int8": record})["evidence"]["metrics"]

@@ -19,6 +19,7 @@ from models.served_measure import (
     query_count,
     search_max_rate,
 )
+from models.server_share import RuntimeUse
 from service.contracts import ServerSearch
 from service.contracts.measurements import ServerTrial
 from tests.loopback import answering
@@ -122,6 +123,16 @@ def test_repeated_trials_pool_their_latencies_and_keep_each_repeats_p99() -> Non
     assert pooled.queries == 600 and pooled.outcomes == {"200": 600} and pooled.achieved_rps == 50.0
     single = pooled_trial(50.0, [run(quiet)], bound_ms=50.0)
     assert single.repeats_p99_ms is None and single.p99_spread_ms is None
+
+
+def test_a_pooled_trial_carries_the_runtime_per_item_over_all_its_repeats() -> None:
+    uses = [RuntimeUse(seconds=0.4, items=100), RuntimeUse(seconds=0.8, items=100)]
+    pooled = pooled_trial(50.0, [run([10.0] * 100), run([10.0] * 100)], bound_ms=50.0, uses=uses)
+    assert pooled.runtime_ms_per_item == 6.0  # 1.2 s over 200 items, not the mean of 4 and 8 per repeat
+    unread = pooled_trial(50.0, [run([10.0] * 100)] * 2, bound_ms=50.0, uses=[uses[0], None])
+    assert unread.runtime_ms_per_item is None  # one repeat's reading missing: no partial figure
+    assert pooled_trial(50.0, [run([10.0] * 100)], bound_ms=50.0).runtime_ms_per_item is None
+    assert "runtime_ms_per_item" not in unread.model_dump()
 
 
 def test_a_pooled_trial_misses_the_bound_when_any_repeat_failed_a_query_or_stopped_early() -> None:

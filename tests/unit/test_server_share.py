@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.server_share import duration_totals, server_share
+from models.server_share import RuntimeUse, duration_totals, ms_per_item, runtime_use, server_share
 from service.contracts.measurements import Run, ServerShare
 
 EXPOSITION = """# HELP scenario_serve_request_duration_seconds Classification request latency
@@ -23,14 +23,18 @@ scenario_serve_inference_duration_seconds_sum{variant="v"} 0.02
 # HELP scenario_serve_batch_size Items per inference batch
 # TYPE scenario_serve_batch_size histogram
 scenario_serve_batch_size_count{variant="v"} 5.0
-scenario_serve_batch_size_sum{variant="v"} 5.0
+scenario_serve_batch_size_sum{variant="v"} 8.0
+# HELP scenario_serve_queued_items Items waiting
+# TYPE scenario_serve_queued_items gauge
+scenario_serve_queued_items{variant="v"} 3.0
 """
 
 
-def test_totals_sum_every_series_of_the_two_histograms_and_nothing_else() -> None:
+def test_totals_sum_every_series_of_the_three_histograms_and_nothing_else() -> None:
     assert duration_totals(EXPOSITION) == {
         "scenario_serve_request_duration_seconds": pytest.approx((0.025, 5.0)),
         "scenario_serve_inference_duration_seconds": pytest.approx((0.02, 5.0)),
+        "scenario_serve_batch_size": pytest.approx((8.0, 5.0)),
     }
 
 
@@ -38,6 +42,7 @@ def test_an_exposition_without_them_reads_as_zero() -> None:
     assert duration_totals("") == {
         "scenario_serve_request_duration_seconds": (0.0, 0.0),
         "scenario_serve_inference_duration_seconds": (0.0, 0.0),
+        "scenario_serve_batch_size": (0.0, 0.0),
     }
 
 
@@ -46,6 +51,7 @@ def test_the_share_is_the_means_of_the_requests_between_two_readings() -> None:
     after = {
         "scenario_serve_request_duration_seconds": (0.025 + 0.012, 7.0),  # two more requests, 6 ms each
         "scenario_serve_inference_duration_seconds": (0.02 + 0.009, 7.0),  # 4.5 ms each on the inference thread
+        "scenario_serve_batch_size": (10.0, 7.0),
     }
     share = server_share(before, after, client_mean_ms=7.0)
     assert share == ServerShare(client_mean_ms=7.0, request_mean_ms=6.0, inference_mean_ms=4.5)
@@ -65,3 +71,23 @@ def test_no_share_without_both_readings() -> None:
     reading = duration_totals(EXPOSITION)
     assert server_share(None, reading, client_mean_ms=7.0) is None
     assert server_share(reading, None, client_mean_ms=7.0) is None
+
+
+def test_the_runtime_use_between_two_readings_counts_items_not_batches() -> None:
+    before = duration_totals(EXPOSITION)
+    after = {
+        **before,
+        "scenario_serve_inference_duration_seconds": (0.05, 7.0),
+        "scenario_serve_batch_size": (14.0, 7.0),
+    }
+    use = runtime_use(before, after)
+    assert use == RuntimeUse(seconds=pytest.approx(0.03), items=6.0)  # two batches of 3 items in 30 ms
+    assert ms_per_item([use]) == 5.0
+    assert runtime_use(None, after) is None and runtime_use(before, None) is None
+
+
+def test_no_runtime_per_item_without_every_reading_or_without_items() -> None:
+    assert ms_per_item([]) is None
+    assert ms_per_item([RuntimeUse(seconds=0.1, items=10), None]) is None
+    assert ms_per_item([RuntimeUse(seconds=0.0, items=0.0)]) is None
+    assert ms_per_item([RuntimeUse(seconds=0.1, items=10), RuntimeUse(seconds=0.3, items=30)]) == 10.0
