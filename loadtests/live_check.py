@@ -4,6 +4,7 @@ target rate, and compare the live p50/p95/p99 with what `scenario-serve select` 
     python loadtests/live_check.py                    # 30 s per scenario, 3 trials each
     python loadtests/live_check.py --seconds 10 --trials 1
     python loadtests/live_check.py --alone            # each pick served alone, as `measure` serves it
+    python loadtests/live_check.py --route digits/realtime   # only that route (repeatable)
 
 One `bentoml serve service.app:ScenarioService` on loopback with service/selection.json (every routed variant
 loaded, the default workers and threads); each trial is open-loop Poisson at the scenario's `target_rps` with the
@@ -118,6 +119,17 @@ def server_scenarios(selection: Selection) -> list[ServerRoute]:
     ]
 
 
+def chosen(routes: list[ServerRoute], keys: list[str] | None) -> list[ServerRoute]:
+    """The routes named by --route (all when none is); a name that is not a server route is an error."""
+    if not keys:
+        return routes
+    unknown = sorted(set(keys) - {route.key for route in routes})
+    if unknown:
+        known = ", ".join(route.key for route in routes)
+        raise SystemExit(f"live_check: no server route {', '.join(unknown)}; the server routes are {known}")
+    return [route for route in routes if route.key in keys]
+
+
 def predicted_metrics(route: ScenarioSelection) -> tuple[ScenarioMetrics, float]:
     """What select recorded for the pick, and its p99; a route without select's evidence cannot be checked."""
     evidence = route.select_evidence()
@@ -181,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=3, help="trials per scenario (their pooled p99 counts)")
     parser.add_argument("--tolerance", type=float, default=0.15, help="relative p99 difference allowed")
     parser.add_argument("--alone", action="store_true", help="serve each pick alone, as `measure` does")
+    parser.add_argument("--route", action="append", metavar="TASK/SCENARIO", help="check only this route")
     args = parser.parse_args(argv)
     try:
         selection = load_selection(args.selection)
@@ -188,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"live_check: {exc}") from None
     settings = MeasureSettings(trial_seconds=args.seconds, min_queries=1, repeats=args.trials)
     results: dict[str, RouteCheck] = {}
-    for route, url, scenario in endpoints(args.selection, server_scenarios(selection), args.alone):
+    for route, url, scenario in endpoints(args.selection, chosen(server_scenarios(selection), args.route), args.alone):
         bodies = request_bodies(route.kind, test_items(route.task, 500, 0), scenario=scenario)
         live = live_trial(url, bodies, server_load(route.route)[0], settings)
         results[route.key] = check(route.route, live, args.tolerance)

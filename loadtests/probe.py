@@ -53,8 +53,16 @@ SPARSE_WARMUP = 3
 def lean_client_ms(
     port: int, path: str, bodies: list[Body], queries: int, gap_s: float = 0.0, warmup_queries: int = 0
 ) -> list[float]:
-    """Latencies of POSTs over one keep-alive loopback socket (each must be answered 200), `gap_s` of idle before
-    each, after `warmup_queries` unrecorded ones.
+    """Latencies of POSTs over one keep-alive loopback socket (`lean_client_spans`), in milliseconds."""
+    spans = lean_client_spans(port, path, bodies, queries, gap_s, warmup_queries)
+    return [(answered - sent) * 1000.0 for sent, answered in spans]
+
+
+def lean_client_spans(
+    port: int, path: str, bodies: list[Body], queries: int, gap_s: float = 0.0, warmup_queries: int = 0
+) -> list[tuple[float, float]]:
+    """(sent, answered) `time.perf_counter()` of POSTs over one keep-alive loopback socket (each must be answered
+    200), `gap_s` of idle before each, after `warmup_queries` unrecorded ones.
 
     Hand-written on purpose: each request is one prepared `sendall`, the answer read up to its Content-Length, so
     the client's own cost is a few microseconds; aiohttp's and `http.client`'s parsing (the latter's slower than
@@ -65,19 +73,19 @@ def lean_client_ms(
         + body
         for body, content_type in bodies
     ]
-    samples = []
+    spans = []
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for index in range(warmup_queries + queries):
             time.sleep(gap_s)
-            started = time.perf_counter()
+            sent = time.perf_counter()
             connection.sendall(requests[index % len(requests)])
             status = read_response(connection)
             if status != 200:
                 raise RuntimeError(f"query {index} was answered {status}")
             if index >= warmup_queries:
-                samples.append((time.perf_counter() - started) * 1000.0)
-    return samples
+                spans.append((sent, time.perf_counter()))
+    return spans
 
 
 def warmup(gap_s: float) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.live_check import RuntimeGauge, check, server_scenarios
+from loadtests.live_check import RuntimeGauge, check, chosen, server_scenarios
 from service.contracts.measurements import ServerTrial
 from service.routing import ScenarioSelection, Selection
 
@@ -106,3 +106,11 @@ def test_a_gauge_without_either_reading_shows_dashes(selection: Selection) -> No
     assert check(route, live_trial(20.0), tolerance=0.15).table_row("x").endswith("| - / - |")
     live = live_trial(20.0).model_copy(update={"runtime_ms_per_item": 4.0})
     assert check(route, live, tolerance=0.15).table_row("x").endswith("| 4.0 / - |")
+
+
+def test_route_restricts_the_check_and_names_the_known_routes(selection: Selection) -> None:
+    routes = server_scenarios(selection)
+    assert [r.key for r in chosen(routes, ["digits/realtime"])] == ["digits/realtime"]
+    assert chosen(routes, None) == routes
+    with pytest.raises(SystemExit, match="no server route sentiment/batch; the server routes are .*sentiment/realtime"):
+        chosen(routes, ["sentiment/batch"])
