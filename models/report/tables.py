@@ -9,7 +9,6 @@ from service.contracts.report import (
     CandidateRow,
     LiveEntry,
     Observed,
-    ObservedLatency,
     ScenarioCapacity,
     ServerRate,
     VariantRow,
@@ -117,14 +116,10 @@ def candidate_cells(row: CandidateRow) -> list[str]:
     ]
 
 
-def _observed_latency(cell: ObservedLatency) -> str:
+def _observed(cell: Observed, recorded: str = "pred") -> str:
+    """`4.4 (pred 3.0)`: the live value in ms, and the recorded one when there is one."""
     observed = "n/a" if cell.observed is None else fmt_ms(cell.observed)
-    return observed if cell.predicted is None else f"{observed} (pred {fmt_ms(cell.predicted)})"
-
-
-def _runtime(cell: Observed) -> str:
-    observed = "n/a" if cell.observed is None else fmt_ms(cell.observed)
-    return observed if cell.predicted is None else f"{observed} (at measure {fmt_ms(cell.predicted)})"
+    return observed if cell.predicted is None else f"{observed} ({recorded} {fmt_ms(cell.predicted)})"
 
 
 def live_cells(name: str, entry: LiveEntry) -> list[str]:
@@ -139,9 +134,9 @@ def live_cells(name: str, entry: LiveEntry) -> list[str]:
         name,
         variants,
         rate_text,
-        *(_observed_latency(cell) for cell in latencies),
+        *(_observed(cell) for cell in latencies),
         "n/a" if errors is None else f"{errors:.1%}",
-        _runtime(entry.runtime_ms_per_item),
+        _observed(entry.runtime_ms_per_item, "at measure"),
         "; ".join(entry.flags) or "ok",
     ]
 
