@@ -22,7 +22,8 @@ Why a mounted Starlette app rather than `@bentoml.api` methods: the routing tabl
 runs (and not in this API's error format), parses multipart bodies without our size limits; and its
 `batchable` dispatcher batches per API method, while batches here must be per variant (several scenarios
 share a variant, one endpoint serves several variants). Everything else (health, readiness via
-`__is_ready__`, metrics, lifecycle hooks, tracing, bentofile/containerize) is BentoML's.
+`__is_ready__`, metrics, lifecycle hooks, tracing, bentofile/containerize) is BentoML's; the two classify endpoints
+skip BentoML's per-request middleware while it has nothing to do for them (service.fast_path).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from service.errors import (
     echo,
     to_service_error,
 )
+from service.fast_path import install as install_fast_path
 from service.gc_pauses import record_gc_pauses_forever, time_gc_pauses
 from service.inputs import ImageInput, TextInput, parse_image_request, parse_text_request
 from service.middleware import HeaderLimits, JsonErrorPages, RequestCleanup, RequestDeadline, request_deadline
@@ -299,6 +301,8 @@ bento_service: bentoml.Service[ScenarioService] = ScenarioService
 # and oversized headers are refused before any endpoint runs.
 bento_service.add_asgi_middleware(HeaderLimits, respond=error_response)
 bento_service.add_asgi_middleware(JsonErrorPages, respond=error_response)
+# The classify endpoints skip BentoML's per-request middleware when it has nothing to do for them (service.fast_path).
+install_fast_path(bento_service, HeaderLimits(http_api, respond=error_response))
 # /docs.json: BentoML's document describes mounted FastAPI apps only; this one adds the /v1 API (service.openapi).
 bento_service.mount_asgi_app(openapi_app(lambda: bento_service.openapi_spec.asdict()), path="/", name="openapi")
 # BentoML's access log (when turned on) decodes the request's Content-Type as UTF-8 after the response has started:

@@ -45,6 +45,11 @@ class ServiceConfig(BaseModel):
         description="seconds a /v1 request may take before it is answered 504; below BentoML's traffic timeout (60 s)",
     )
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="bytes per request body")
+    fast_path: bool = Field(
+        True,
+        description="classify requests skip BentoML's per-request middleware while it has nothing to do for them "
+        "(tracing off, no access log, CORS or max_concurrency; service.fast_path); false: every request takes it",
+    )
     max_batch_size: int = Field(32, ge=1, description="items per inference batch of one variant")
     max_latency_ms: float = Field(
         0.0,

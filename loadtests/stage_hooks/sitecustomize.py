@@ -34,9 +34,14 @@ def stamp(stage: str) -> None:
 
 
 def wrap_layers(app: Any) -> None:
-    """Stamp the entry of every layer under `app`: each middleware's `.app`, and a Starlette app's middleware stack."""
+    """Stamp the entry of every layer under `app`: each middleware's `.app`, and a Starlette app's middleware stack;
+    below the classify fast path (`service.fast_path`), its `.direct` chain too."""
     parent = app
     for depth in range(MAX_LAYERS):
+        direct = getattr(parent, "direct", None)
+        if callable(direct) and not getattr(direct, "stage_label", None):
+            parent.direct = entry_stamp(direct, f"{depth:02d} enters {type(direct).__name__} (fast path)")
+            wrap_layers(direct)
         attribute = "app" if callable(getattr(parent, "app", None)) else "middleware_stack"
         if attribute == "middleware_stack" and getattr(parent, "middleware_stack", None) is None:
             if not hasattr(parent, "build_middleware_stack"):

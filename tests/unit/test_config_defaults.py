@@ -58,6 +58,8 @@ def test_readme_states_the_default(field: str) -> None:
     default = getattr(DEFAULTS, field)
     if isinstance(default, Path):
         assert default.as_posix().endswith("/" + stated.strip("`")), f"README: {stated}; ServiceConfig: {default}"
+    elif isinstance(default, bool):
+        assert stated.strip("`").lower() == str(default).lower(), f"README: {stated!r}; ServiceConfig: {default}"
     elif default is None:
         assert not re.match(r"\d", stated), f"README states {stated}; ServiceConfig has no default"
     else:
