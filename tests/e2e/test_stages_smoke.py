@@ -23,6 +23,8 @@ def test_stages_splits_each_request_from_the_bytes_received_to_the_answer(defaul
     assert stages[0] == "client sends" and stages[1] == "bytes received"
     for stage in ("handler starts", "handed to the inference thread", "inference starts", "back on the event loop"):
         assert stage in stages
-    assert any("enters ContextMiddleware" in stage for stage in stages)  # BentoML's layers are split out too
+    # the layers are split out too: the classify fast path (service.fast_path), then the /v1 app's middleware
+    assert any("enters ClassifyFastPath" in stage for stage in stages)
+    assert any("enters RequestDeadline" in stage for stage in stages)
     assert rows[-1].split(" | ")[1] == "client has the answer"
     assert "5 requests: the client's median" in result.stdout
