@@ -31,22 +31,21 @@ from service.telemetry import CLASSIFY_PATHS
 
 logger = logging.getLogger(__name__)
 
-MOUNT = "/v1"
-
 
 class ClassifyFastPath:
-    """ASGI: HTTP requests for `paths` go to `direct` (the app mounted at `mount`, with the scope that mount would
-    give it); everything else, lifespan included, to `app`."""
+    """ASGI: HTTP requests for `paths` go to `direct` (the app BentoML mounts at `mount`, with the scope that mount
+    would give it); everything else, lifespan included, to `app`."""
 
-    def __init__(self, app: ASGIApp, direct: ASGIApp, paths: tuple[str, ...] = CLASSIFY_PATHS) -> None:
+    def __init__(self, app: ASGIApp, direct: ASGIApp, mount: str, paths: tuple[str, ...] = CLASSIFY_PATHS) -> None:
         self.app = app
         self.direct = direct
+        self.mount = mount
         self.paths = frozenset(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and get_route_path(scope) in self.paths:
-            root_path = scope.get("root_path", "")
-            mounted = {**scope, "app_root_path": scope.get("app_root_path", root_path), "root_path": root_path + MOUNT}
+            root = scope.get("root_path", "")
+            mounted = {**scope, "app_root_path": scope.get("app_root_path", root), "root_path": root + self.mount}
             await self.direct(mounted, receive, send)
             return
         await self.app(scope, receive, send)
@@ -71,7 +70,7 @@ def blockers(factory: Any, config: ServiceConfig, container: Any) -> list[str]:
     return reasons
 
 
-def with_fast_path(factory: Any, app: ASGIApp, direct: ASGIApp, container: Any = None) -> ASGIApp:
+def with_fast_path(factory: Any, app: ASGIApp, direct: ASGIApp, mount: str, container: Any = None) -> ASGIApp:
     """`app` (BentoML's), wrapped in ClassifyFastPath unless something configured needs BentoML's middleware.
     `container`: BentoML's configuration container (the process' own by default)."""
     if container is None:
@@ -86,11 +85,12 @@ def with_fast_path(factory: Any, app: ASGIApp, direct: ASGIApp, container: Any =
     if reasons:
         logger.info("classify requests pass through BentoML's middleware: %s", "; ".join(reasons))
         return app
-    return ClassifyFastPath(app, direct)
+    return ClassifyFastPath(app, direct, mount)
 
 
-def install(service: Any, direct: ASGIApp) -> None:
-    """When BentoML builds `service`'s ASGI app (in each worker, and in `service.to_asgi()`), wrap it with_fast_path.
+def install(service: Any, direct: ASGIApp, mount: str) -> None:
+    """When BentoML builds `service`'s ASGI app (in each worker, and in `service.to_asgi()`), wrap it with_fast_path;
+    `direct` is the app `service` mounts at `mount`, with the service-wide middleware it needs.
     BentoML has no public hook outside its own middleware, so this wraps its app factory's build step."""
     from _bentoml_impl.server.app import ServiceAppFactory
 
@@ -98,7 +98,7 @@ def install(service: Any, direct: ASGIApp) -> None:
 
     def build_with_fast_path(factory: Any) -> ASGIApp:
         app = build(factory)
-        return with_fast_path(factory, app, direct) if factory.service is service else app
+        return with_fast_path(factory, app, direct, mount) if factory.service is service else app
 
     build_with_fast_path.unwrapped = build  # type: ignore[attr-defined]
     ServiceAppFactory.__call__ = build_with_fast_path

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from service.config import ServiceConfig
 from service.fast_path import ClassifyFastPath, blockers, with_fast_path
-
-
-@dataclass
-class Setting:
-    value: Any
-
-    def get(self) -> Any:
-        return self.value
+from tests.fake_bentoml_config import Setting
 
 
 @dataclass
@@ -31,38 +25,14 @@ class Factory:
     service: Any = None
 
 
-@dataclass
-class Container:
+def bento_config(sample_rate: float | None = 0.0, access_log: bool = False) -> SimpleNamespace:
     """BentoML's configuration container, as far as the decision reads it."""
-
-    sample_rate: float | None = 0.0
-    access_log: bool = False
-    config: Any = field(init=False)
-    api_server_config: Any = field(init=False)
-
-    def __post_init__(self) -> None:
-        @dataclass
-        class Tracing:
-            sample_rate: Setting
-
-        @dataclass
-        class Config:
-            tracing: Tracing
-
-        @dataclass
-        class Access:
-            enabled: Setting
-
-        @dataclass
-        class Logging:
-            access: Access
-
-        @dataclass
-        class ApiServer:
-            logging: Logging
-
-        self.config = Config(Tracing(Setting(self.sample_rate)))
-        self.api_server_config = ApiServer(Logging(Access(Setting(self.access_log))))
+    tracing = SimpleNamespace(sample_rate=Setting(sample_rate))
+    access = SimpleNamespace(enabled=Setting(access_log))
+    return SimpleNamespace(
+        config=SimpleNamespace(tracing=tracing),
+        api_server_config=SimpleNamespace(logging=SimpleNamespace(access=access)),
+    )
 
 
 @dataclass
@@ -86,40 +56,41 @@ def call(app: Any, scope: dict[str, Any]) -> None:
 
 
 def test_nothing_blocks_it_with_the_services_defaults() -> None:
-    assert blockers(Factory(), ServiceConfig(), Container()) == []
+    assert blockers(Factory(), ServiceConfig(), bento_config()) == []
 
 
 @pytest.mark.parametrize(
     ("factory", "config", "container", "reason"),
     [
-        (Factory(), ServiceConfig(fast_path=False), Container(), "SCENARIO_SERVE_FAST_PATH is false"),
-        (Factory(), ServiceConfig(), Container(sample_rate=0.5), "tracing.sample_rate is above 0"),
-        (Factory(), ServiceConfig(), Container(access_log=True), "the access log is on"),
-        (Factory(enable_access_control=True), ServiceConfig(), Container(), "CORS is on"),
-        (Factory(max_concurrency=8), ServiceConfig(), Container(), "traffic.max_concurrency is set"),
+        (Factory(), ServiceConfig(fast_path=False), bento_config(), "SCENARIO_SERVE_FAST_PATH is false"),
+        (Factory(), ServiceConfig(), bento_config(sample_rate=0.5), "tracing.sample_rate is above 0"),
+        (Factory(), ServiceConfig(), bento_config(access_log=True), "the access log is on"),
+        (Factory(enable_access_control=True), ServiceConfig(), bento_config(), "CORS is on"),
+        (Factory(max_concurrency=8), ServiceConfig(), bento_config(), "traffic.max_concurrency is set"),
         (
             Factory(timeout=10.0),
             ServiceConfig(),
-            Container(),
+            bento_config(),
             "traffic.timeout (10.0 s) is below SCENARIO_SERVE_REQUEST_TIMEOUT_S",
         ),
     ],
 )
 def test_each_setting_that_needs_bentomls_middleware_keeps_it(
-    factory: Factory, config: ServiceConfig, container: Container, reason: str
+    factory: Factory, config: ServiceConfig, container: SimpleNamespace, reason: str
 ) -> None:
     assert blockers(factory, config, container) == [reason]
 
 
 def test_a_traffic_timeout_above_the_request_timeout_does_not_block_it() -> None:
-    assert blockers(Factory(timeout=30.0), ServiceConfig(request_timeout_s=20.0), Container()) == []
-    assert blockers(Factory(timeout=None), ServiceConfig(), Container()) == []
+    assert blockers(Factory(timeout=30.0), ServiceConfig(request_timeout_s=20.0), bento_config()) == []
+    assert blockers(Factory(timeout=None), ServiceConfig(), bento_config()) == []
 
 
 @pytest.mark.parametrize("path", ["/v1/text/classify", "/v1/image/classify"])
 def test_classify_requests_reach_the_v1_app_as_its_mount_would_pass_them(path: str) -> None:
     bentoml_app, direct = Recorder(), Recorder()
-    call(ClassifyFastPath(bentoml_app, direct), {"type": "http", "path": path, "root_path": "", "method": "POST"})
+    request = {"type": "http", "path": path, "root_path": "", "method": "POST"}
+    call(ClassifyFastPath(bentoml_app, direct, "/v1"), request)
     assert bentoml_app.scopes == []
     (scope,) = direct.scopes
     assert (scope["path"], scope["root_path"], scope["app_root_path"]) == (path, "/v1", "")
@@ -137,19 +108,19 @@ def test_classify_requests_reach_the_v1_app_as_its_mount_would_pass_them(path: s
 )
 def test_everything_else_takes_bentomls_chain(scope: dict[str, Any]) -> None:
     bentoml_app, direct = Recorder(), Recorder()
-    call(ClassifyFastPath(bentoml_app, direct), scope)
+    call(ClassifyFastPath(bentoml_app, direct, "/v1"), scope)
     assert (bentoml_app.scopes, direct.scopes) == ([scope], [])
 
 
 def test_switched_off_by_its_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     bentoml_app, direct = Recorder(), Recorder()
     monkeypatch.setenv("SCENARIO_SERVE_FAST_PATH", "false")
-    assert with_fast_path(Factory(), bentoml_app, direct, Container()) is bentoml_app
+    assert with_fast_path(Factory(), bentoml_app, direct, "/v1", bento_config()) is bentoml_app
     monkeypatch.setenv("SCENARIO_SERVE_FAST_PATH", "true")
-    assert isinstance(with_fast_path(Factory(), bentoml_app, direct, Container()), ClassifyFastPath)
+    assert isinstance(with_fast_path(Factory(), bentoml_app, direct, "/v1", bento_config()), ClassifyFastPath)
 
 
 def test_an_invalid_setting_leaves_bentomls_app_for_the_service_to_report(monkeypatch: pytest.MonkeyPatch) -> None:
     bentoml_app = Recorder()
     monkeypatch.setenv("SCENARIO_SERVE_FAST_PATH", "perhaps")
-    assert with_fast_path(Factory(), bentoml_app, Recorder(), Container()) is bentoml_app
+    assert with_fast_path(Factory(), bentoml_app, Recorder(), "/v1", bento_config()) is bentoml_app

@@ -8,17 +8,7 @@ from typing import Any
 import pytest
 
 from service.telemetry import CLASSIFY_PATHS, skip_unexported_spans
-
-
-@dataclass
-class Setting:
-    value: Any
-
-    def get(self) -> Any:
-        return self.value
-
-    def set(self, value: Any) -> None:
-        self.value = value
+from tests.fake_bentoml_config import Setting
 
 
 @dataclass
