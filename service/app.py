@@ -63,13 +63,13 @@ from service.inputs import ImageInput, TextInput, parse_image_request, parse_tex
 from service.middleware import HeaderLimits, JsonErrorPages, RequestCleanup, RequestDeadline, request_deadline
 from service.model_store import BentoModelStore, ModelStore
 from service.openapi import openapi_app
+from service.paths import API_MOUNT, IMAGE_CLASSIFY_ROUTE, TEXT_CLASSIFY_ROUTE
 from service.routing import load_selection
 from service.telemetry import skip_unexported_spans
 from service.workers import WorkerBoard, record_when_ready, start_accepting
 
 logger = logging.getLogger(__name__)
 
-API_MOUNT = "/v1"
 SCENARIO_HEADER = "X-Scenario"
 VARIANT_HEADER = "X-Variant"
 T = TypeVar("T")
@@ -229,8 +229,8 @@ def request_timeout_s() -> float:
 
 http_api = Starlette(
     routes=[
-        HttpRoute("/text/classify", classify_text, methods=["POST"]),
-        HttpRoute("/image/classify", classify_image, methods=["POST"]),
+        HttpRoute(TEXT_CLASSIFY_ROUTE, classify_text, methods=["POST"]),
+        HttpRoute(IMAGE_CLASSIFY_ROUTE, classify_image, methods=["POST"]),
         HttpRoute("/scenarios", scenarios, methods=["GET"]),
         HttpRoute("/models", models, methods=["GET"]),
         HttpRoute("/admin/reload", reload_selection, methods=["POST"]),

@@ -27,7 +27,7 @@ from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.config import ConfigError, ServiceConfig
-from service.telemetry import CLASSIFY_PATHS
+from service.paths import CLASSIFY_PATHS
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-CLASSIFY_PATHS = ("/v1/text/classify", "/v1/image/classify")
+from service.paths import CLASSIFY_PATHS
 
 
 def skip_unexported_spans(container: Any = None) -> bool:

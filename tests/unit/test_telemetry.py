@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from service.telemetry import CLASSIFY_PATHS, skip_unexported_spans
+from service.paths import CLASSIFY_PATHS
+from service.telemetry import skip_unexported_spans
 from tests.fake_bentoml_config import Setting
 
 
