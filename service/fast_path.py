@@ -27,20 +27,20 @@ from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.config import ConfigError, ServiceConfig
-from service.paths import CLASSIFY_PATHS
+from service.paths import CLASSIFY_ROUTES
 
 logger = logging.getLogger(__name__)
 
 
 class ClassifyFastPath:
-    """ASGI: HTTP requests for `paths` go to `direct` (the app BentoML mounts at `mount`, with the scope that mount
-    would give it); everything else, lifespan included, to `app`."""
+    """ASGI: HTTP requests for `routes` of `direct` (the app BentoML mounts at `mount`) go to it, with the scope that
+    mount would give it; everything else, lifespan included, to `app`."""
 
-    def __init__(self, app: ASGIApp, direct: ASGIApp, mount: str, paths: tuple[str, ...] = CLASSIFY_PATHS) -> None:
+    def __init__(self, app: ASGIApp, direct: ASGIApp, mount: str, routes: tuple[str, ...] = CLASSIFY_ROUTES) -> None:
         self.app = app
         self.direct = direct
         self.mount = mount
-        self.paths = frozenset(paths)
+        self.paths = frozenset(mount + route for route in routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and get_route_path(scope) in self.paths:

@@ -6,4 +6,5 @@ from __future__ import annotations
 API_MOUNT = "/v1"
 TEXT_CLASSIFY_ROUTE = "/text/classify"
 IMAGE_CLASSIFY_ROUTE = "/image/classify"
-CLASSIFY_PATHS = (API_MOUNT + TEXT_CLASSIFY_ROUTE, API_MOUNT + IMAGE_CLASSIFY_ROUTE)
+CLASSIFY_ROUTES = (TEXT_CLASSIFY_ROUTE, IMAGE_CLASSIFY_ROUTE)  # inside the mounted app
+CLASSIFY_PATHS = tuple(API_MOUNT + route for route in CLASSIFY_ROUTES)  # as clients request them
