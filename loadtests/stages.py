@@ -7,7 +7,7 @@
 The variant is served alone (`bentoml serve` of this service with a one-route selection, as `measure` serves it)
 with loadtests/stage_hooks first on its PYTHONPATH: inside the worker, every stage of a request is timestamped
 (bytes received, each layer of the ASGI chain entered, handler, body parsed, hand-off to the inference thread,
-inference, back on the event loop, result built, response written). One minimal client (`probe.lean_client_spans`)
+inference, back on the event loop, result built, writing the response). One minimal client (`probe.lean_client_spans`)
 sends one request at a time over one keep-alive socket, `--gap` seconds of idle before each, and stamps when it
 sent and when it had the answer: the same clock (CLOCK_MONOTONIC) on both sides. Printed: the median time from
 each stage to the next, in the order they happen, then the client's total and its part outside inference (what
@@ -57,9 +57,11 @@ def matched(spans: list[tuple[float, float]], records: list[Stamps]) -> list[Sta
 
 
 def stage_order(requests: list[Stamps]) -> list[str]:
-    """The stages every request has, in the order they happen (by their median time after the client sent)."""
-    common = set.intersection(*(set(r) for r in requests))
-    return sorted(common, key=lambda stage: statistics.median(r[stage] - r[SENT] for r in requests))
+    """The stages every request has, in the order they happen (by their median time after the client sent); the
+    client's two stamps bracket the server's by definition."""
+    server = set.intersection(*(set(r) for r in requests)) - {SENT, ANSWERED}
+    by_median = sorted(server, key=lambda stage: statistics.median(r[stage] - r[SENT] for r in requests))
+    return [SENT, *by_median, ANSWERED]
 
 
 def ms(value_s: float) -> str:

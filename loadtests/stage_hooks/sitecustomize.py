@@ -112,9 +112,13 @@ def patch_uvicorn() -> None:
     async def sending(self: Any, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             stamp("response started")
+        last_body = message["type"] == "http.response.body" and not message.get("more_body") and STAMPS
+        if last_body:
+            # stamped before the write: once the bytes are on the socket the client may have them (and stamp)
+            # before this coroutine runs again
+            stamp("writing the response body")
         await send(self, message)
-        if message["type"] == "http.response.body" and not message.get("more_body") and STAMPS:
-            stamp("response written")
+        if last_body:
             with open(str(LOG), "a", encoding="utf-8") as log:
                 log.write(json.dumps(STAMPS) + "\n")
             STAMPS.clear()
