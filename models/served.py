@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from models.machine import proc_kb, process_peak_rss_mb
+from models.ports import free_port
 from models.tied_process import popen_tied
 from service.registry import ENDPOINTS
 
@@ -35,12 +35,6 @@ MEASURE_SCENARIO = "measure"
 
 class ServerError(RuntimeError):
     """The server did not start, did not become ready, or died; the message carries its log's tail."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def one_route_selection(task: str, kind: str, variant: str) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import bentoml
 import httpx
 import pytest
 
-from tests.e2e.conftest import REPO, free_port, running, serve_command
+from models.ports import free_port
+from tests.e2e.conftest import REPO, running, serve_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BIN = Path(sys.executable).parent

@@ -18,8 +18,9 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from models.ports import free_port
 from service.classifier import load_classifier
-from tests.e2e.conftest import free_port, running, serve_command
+from tests.e2e.conftest import running, serve_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

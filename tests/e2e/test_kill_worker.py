@@ -13,7 +13,8 @@ import asyncio
 import pytest
 
 from loadtests import kill_worker
-from tests.e2e.conftest import free_port, running, serve_command
+from models.ports import free_port
+from tests.e2e.conftest import running, serve_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

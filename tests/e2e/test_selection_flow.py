@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from models.cli import main
+from models.ports import free_port
 from models.scenarios import load_scenarios
 from models.select import failures
 from service.contracts import ScenarioMetrics
-from tests.e2e.conftest import REPO, free_port, require_tool, running, serve_command
+from tests.e2e.conftest import REPO, require_tool, running, serve_command
 
 pytestmark = pytest.mark.e2e
 TOKEN = "e2e-admin-token"

@@ -13,7 +13,8 @@ from PIL import Image
 
 from models.catalog import load_catalog
 from models.datasets import load_task_data
-from tests.e2e.conftest import free_port, require_tool, running
+from models.ports import free_port
+from tests.e2e.conftest import require_tool, running
 from tests.manifests import OVERLAY, autoscaler_query, one, render
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

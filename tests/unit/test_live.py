@@ -8,7 +8,6 @@ with values as strings, "NaN" included. A real Prometheus is exercised by the e2
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from models.live import InvalidWindow, LiveQueryError, build_queries, parse_value, query_live, validate_window
+from models.ports import free_port
 from service.routing import Selection
 
 URL = "http://prometheus.test:9090"
@@ -203,12 +203,6 @@ def test_invalid_window_is_refused_before_any_query(window: str) -> None:
 
 
 # --- failures ---------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_unreachable_prometheus_names_url_and_query() -> None:
