@@ -1,6 +1,6 @@
 """Our service against a naive BentoML peer, side by side, under the same open-loop Poisson load.
 
-    python loadtests/compare.py                          # both tasks, full-length trials (about 10 minutes)
+    python loadtests/compare.py                          # both tasks, full-length trials (about 30 minutes)
     python loadtests/compare.py --tasks sentiment --quick
     python loadtests/compare.py --tasks sentiment --servers ours   # one side only (no ratio)
 
