@@ -112,7 +112,7 @@ def patch_uvicorn() -> None:
     async def sending(self: Any, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             stamp("response started")
-        last_body = message["type"] == "http.response.body" and not message.get("more_body") and STAMPS
+        last_body = message["type"] == "http.response.body" and not message.get("more_body") and bool(STAMPS)
         if last_body:
             # stamped before the write: once the bytes are on the socket the client may have them (and stamp)
             # before this coroutine runs again

@@ -18,8 +18,9 @@ class OnnxRuntime:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle intra-op threads would spin for work, burning the core the event loop and the other variants need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # The memory pattern plans one block per input shape on top of the arena; with batches of every shape it only
-        # raises the peak (MiniLM-L6 INT8, a 32x64 batch: +55 MB with it, +36 MB without) at no measurable speed.
+        # The memory pattern plans one block per input shape on top of the arena; with batches of every shape it mostly
+        # raises the peak (MiniLM-L6 INT8, a 32x64 batch: +55 MB with it, +36 MB without; the served worker's peak
+        # 290 -> 237 MB) for 1-3% of speed (interleaved, in process; README Results).
         options.enable_mem_pattern = False
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.input_names = tuple(node.name for node in self.session.get_inputs())
