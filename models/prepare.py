@@ -114,6 +114,13 @@ def evaluate_variant(
     return evaluation, logits
 
 
+def calibration_batches(
+    encode: Callable[[list[Any]], dict[str, np.ndarray]], train: list[Any]
+) -> list[dict[str, np.ndarray]]:
+    """The static quantizer's calibration data: 16 batches of 8 training images, at the served size."""
+    return [encode(train[i : i + 8]) for i in range(0, min(128, len(train)), 8)]
+
+
 def build_variant_dirs(task: Task, loaded: LoadedModel, data: TaskData, root: Path) -> dict[str, dict[str, Any]]:
     """Write the three variant directories; returns each variant's quantization record."""
     dirs = {variant: root / variant for variant in RUNTIME_VARIANTS}
@@ -133,8 +140,7 @@ def build_variant_dirs(task: Task, loaded: LoadedModel, data: TaskData, root: Pa
     if task.kind == "text":
         recipe = quantize_dynamic_int8(fp32, int8)
     else:
-        calibration = [encode(data.train.items[i : i + 8]) for i in range(0, min(128, len(data.train.items)), 8)]
-        recipe = quantize_static_int8(fp32, int8, calibration)
+        recipe = quantize_static_int8(fp32, int8, calibration_batches(encode, data.train.items))
     return {"torch-fp32": {}, "onnx-fp32": {}, "onnx-int8": recipe}
 
 

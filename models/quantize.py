@@ -78,7 +78,14 @@ def quantize_dynamic_int8(fp32_path: Path, int8_path: Path) -> dict[str, Any]:
     return dict(DYNAMIC_RECIPE)
 
 
-def quantize_static_int8(fp32_path: Path, int8_path: Path, calibration: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+def quantize_static_int8(
+    fp32_path: Path,
+    int8_path: Path,
+    calibration: list[dict[str, np.ndarray]],
+    op_types: list[str] | None = None,
+) -> dict[str, Any]:
+    """The static recipe; `op_types` other than the recipe's are for comparing recipes (loadtests/int8_recipes.py)."""
+    op_types = op_types or STATIC_RECIPE["op_types"]
     with tempfile.TemporaryDirectory() as tmp:
         prepared = _preprocess(fp32_path, Path(tmp) / "prepared.onnx")
         quantize_static(
@@ -90,7 +97,12 @@ def quantize_static_int8(fp32_path: Path, int8_path: Path, calibration: list[dic
             weight_type=QuantType.QInt8,
             per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
-            op_types_to_quantize=STATIC_RECIPE["op_types"],
+            op_types_to_quantize=op_types,
         )
     side = int(calibration[0]["pixel_values"].shape[-1])
-    return {**STATIC_RECIPE, "calibration_batches": len(calibration), "calibrated_at": f"{side}x{side}"}
+    return {
+        **STATIC_RECIPE,
+        "op_types": op_types,
+        "calibration_batches": len(calibration),
+        "calibrated_at": f"{side}x{side}",
+    }

@@ -108,6 +108,17 @@ def test_static_int8_records_recipe_and_latency(prepared: dict[str, dict]) -> No
         assert probe[size]["onnx-int8"]["p50_ms"] > 0 and probe[size]["onnx-fp32"]["p50_ms"] > 0
 
 
+def test_static_int8_keeps_residual_adds_in_uint8(prepared: dict[str, dict]) -> None:
+    """The image recipe quantizes Conv, Add and Relu: the residual Adds run as QLinearAdd, not in float."""
+    import onnx
+
+    assert prepared["shapes-resnet18-onnx-int8"]["quantization"]["op_types"] == ["Conv", "Add", "Relu"]
+    model = bentoml.models.get("shapes-resnet18-onnx-int8:latest")
+    op_types = {node.op_type for node in onnx.load(str(Path(model.path) / "model.onnx")).graph.node}
+    assert {"QLinearConv", "QLinearAdd"} <= op_types
+    assert "Add" not in op_types
+
+
 def test_round_trip_load_from_the_store(prepared: dict[str, dict]) -> None:
     model = bentoml.models.get("reviews-tiny-bert-onnx-int8:latest")
     classifier = load_classifier(Path(model.path), model.info.metadata, threads=1)
