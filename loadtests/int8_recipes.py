@@ -23,9 +23,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from models.catalog import load_catalog  # noqa: E402
 from models.datasets import load_task_data  # noqa: E402
 from models.latency import interleaved_latency  # noqa: E402
-from models.prepare import IMAGENET_MEAN, IMAGENET_STD, calibration_batches  # noqa: E402
+from models.prepare import calibration_batches, image_encoder  # noqa: E402
 from models.quantize import quantize_static_int8  # noqa: E402
-from service.preprocessing import ImageSpec, images_to_batch  # noqa: E402
 from service.runtimes.onnx import OnnxRuntime  # noqa: E402
 
 RECIPES = {
@@ -50,11 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     task = load_catalog().tasks["digits"]
     data = load_task_data(task)
-    spec = ImageSpec(task.image_size, IMAGENET_MEAN, IMAGENET_STD)
-
-    def encode(images: list) -> dict[str, np.ndarray]:
-        return images_to_batch(images, spec)
-
+    encode = image_encoder(task)
     fp32 = stored_fp32(args.model)
     runtimes = {"fp32": OnnxRuntime(fp32, args.threads)}
     with tempfile.TemporaryDirectory() as tmp:

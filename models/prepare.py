@@ -72,6 +72,11 @@ def input_spec(task: Task) -> TextInputSpec | ImageInputSpec:
 def make_encoder(task: Task, loaded: LoadedModel) -> Callable[[list[Any]], dict[str, np.ndarray]]:
     if task.kind == "text":
         return TextEncoder(loaded.tokenizer, task.max_length)
+    return image_encoder(task)
+
+
+def image_encoder(task: Task) -> Callable[[list[Any]], dict[str, np.ndarray]]:
+    """Images to the served model's input batch (ImageNet normalization at the task's size)."""
     spec = ImageSpec(task.image_size, IMAGENET_MEAN, IMAGENET_STD)
     return lambda images: images_to_batch(images, spec)
 
