@@ -6,7 +6,9 @@ reloads or another variant's inference cannot delay it; the thread that went idl
 sparse requests keep to one thread and its warm caches: `service.hot_pool`). A batch starts as soon as a thread is
 free: a lone request never waits for companions while one is (it runs from its own task, without passing through the
 queue and the batch loop: one hand-off fewer), and whatever queued while every thread was busy forms the next batch
-(up to `max_batch_size` items). Several threads per variant (one per CPU by default) are what let a worker use both
+(up to `max_batch_size` items, and no more than fit in `max_batch_s` at the variant's measured seconds per item:
+near capacity every item of a batch waits for the whole batch, so a batch of 32 texts at 8 ms each would hold each
+of them 250 ms). Several threads per variant (one per CPU by default) are what let a worker use both
 cores when its connections carry all the traffic: BentoML's workers share one listening socket, and a client's
 keep-alive connections may all have been accepted by the same worker (measured: the other one sat idle).
 `max_latency_s > 0` additionally holds an idle runtime back until that many seconds after the oldest queued item,
@@ -61,6 +63,7 @@ class BatchLimits:
     """How a variant's batcher forms batches and bounds its queue."""
 
     max_batch_size: int = DEFAULTS.max_batch_size
+    max_batch_s: float = DEFAULTS.max_batch_ms / 1000.0  # a batch's expected run time caps its items (0: no cap)
     max_latency_s: float = DEFAULTS.max_latency_ms / 1000.0
     max_queue_items: int = DEFAULTS.max_queue_items
     max_queue_wait_s: float = DEFAULTS.max_queue_wait_ms / 1000.0
@@ -116,6 +119,14 @@ class MicroBatcher:
         per_item = self.seconds_per_item or 0.0
         return per_item * (self._running_items + self._queued_items + extra_items) / self.limits.concurrency
 
+    def batch_item_cap(self) -> int:
+        """Items one batch may hold: `max_batch_size`, and no more than fit in `max_batch_s` at the measured seconds
+        per item (at least one; `max_batch_size` alone before the first batch ran, or when `max_batch_s` is 0)."""
+        limits, per_item = self.limits, self.seconds_per_item
+        if not limits.max_batch_s or not per_item:
+            return limits.max_batch_size
+        return max(1, min(limits.max_batch_size, int(limits.max_batch_s / per_item)))
+
     def admit(self, count: int, seconds_left: float | None = None) -> None:
         """Refuse (Overloaded) a request of `count` items that the bounded queue cannot take, and (RequestTimeout)
         one whose deadline, `seconds_left` from now, is nearer than its expected wait."""
@@ -153,7 +164,7 @@ class MicroBatcher:
             return await self._run_at_once(items, loop.create_future(), loop.time(), deadline)
         self._start(loop)
         futures = []
-        size = self.limits.max_batch_size
+        size = self.batch_item_cap()
         for start in range(0, len(items), size):
             chunk = list(items[start : start + size])
             queued = _Queued(chunk, loop.create_future(), loop.time(), deadline)
@@ -169,7 +180,7 @@ class MicroBatcher:
         """Whether a request of `count` items can skip the queue: an inference thread is free, nothing is queued, it
         fits in one batch, and no companion wait is configured."""
         free = self._busy_threads < self.limits.concurrency and not self._queue
-        return free and count <= self.limits.max_batch_size and self.limits.max_latency_s == 0
+        return free and count <= self.batch_item_cap() and self.limits.max_latency_s == 0
 
     async def _run_at_once(
         self, items: Sequence[Any], future: asyncio.Future[Inference], now: float, deadline: float | None
@@ -221,7 +232,7 @@ class MicroBatcher:
     async def _hold_for_companions(self, loop: asyncio.AbstractEventLoop) -> None:
         assert self._wakeup is not None
         deadline = self._queue[0].enqueued + self.limits.max_latency_s
-        while self._queued_items < self.limits.max_batch_size and (remaining := deadline - loop.time()) > 0:
+        while self._queued_items < self.batch_item_cap() and (remaining := deadline - loop.time()) > 0:
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
@@ -229,11 +240,11 @@ class MicroBatcher:
                 return
 
     def _take(self) -> list[_Queued]:
-        """The next batch: queued requests in order up to `max_batch_size` items, dropping those nobody awaits."""
+        """The next batch: queued requests in order up to `batch_item_cap()` items, dropping those nobody awaits."""
         batch: list[_Queued] = []
-        size = 0
+        size, cap = 0, self.batch_item_cap()
         now = asyncio.get_running_loop().time()
-        while self._queue and (not batch or size + len(self._queue[0].items) <= self.limits.max_batch_size):
+        while self._queue and (not batch or size + len(self._queue[0].items) <= cap):
             queued = self._queue.popleft()
             self._queued_items -= len(queued.items)
             if self._still_awaited(queued, now):

@@ -51,6 +51,12 @@ class ServiceConfig(BaseModel):
         "(tracing off, no access log, CORS or max_concurrency; service.fast_path); false: every request takes it",
     )
     max_batch_size: int = Field(32, ge=1, description="items per inference batch of one variant")
+    max_batch_ms: float = Field(
+        25.0,
+        ge=0,
+        description="longest one batch should run: a batch holds at most the items that fit in it at the variant's "
+        "measured time per item (at least one, at most max_batch_size); 0: max_batch_size alone",
+    )
     max_latency_ms: float = Field(
         0.0,
         ge=0,

@@ -82,6 +82,7 @@ class LoadedVariant:
 def batch_limits(config: ServiceConfig) -> BatchLimits:
     return BatchLimits(
         max_batch_size=config.max_batch_size,
+        max_batch_s=config.max_batch_ms / 1000.0,
         max_latency_s=config.max_latency_ms / 1000.0,
         max_queue_items=config.max_queue_items,
         max_queue_wait_s=config.max_queue_wait_ms / 1000.0,

@@ -78,6 +78,13 @@ class ServedSettings(Strict):
         exclude_if=absent_if_none,
         description="batches of one variant run at once (absent in files measured before it was a setting: one)",
     )
+    max_batch_ms: float | None = Field(
+        None,
+        ge=0,
+        exclude_if=absent_if_none,
+        description="a batch's expected run time that caps its items (absent in files measured before it was a "
+        "setting: no cap)",
+    )
 
 
 class OfflineSettings(Strict):

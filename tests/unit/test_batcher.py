@@ -37,8 +37,9 @@ class Recorder:
 
 
 def limits(**overrides: float) -> BatchLimits:
-    """One batch at a time unless `concurrency` says otherwise (the service's default is one per CPU)."""
-    settings = {"max_batch_size": 4, "max_latency_s": 0.0, "concurrency": 1, **overrides}
+    """One batch at a time unless `concurrency` says otherwise (the service's default is one per CPU), batches capped
+    by `max_batch_size` alone unless `max_batch_s` says otherwise (the fake runtime's cost is the test's timing)."""
+    settings = {"max_batch_size": 4, "max_batch_s": 0.0, "max_latency_s": 0.0, "concurrency": 1, **overrides}
     return BatchLimits(**settings)  # type: ignore[arg-type]
 
 
@@ -167,6 +168,42 @@ def test_items_that_queue_while_a_batch_runs_form_the_next_batch() -> None:
 
     asyncio.run(scenario())
     assert recorder.batches == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_a_batch_holds_no_more_items_than_fit_in_max_batch_s_at_the_measured_cost() -> None:
+    recorder = Recorder()
+    recorder.gate = threading.Event()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher("v", recorder, limits(max_batch_size=8, max_batch_s=0.025))
+        try:
+            batcher._costs.extend([0.01] * 16)  # 10 ms per item, as if measured (the gated batch moves it not)
+            first = asyncio.ensure_future(batcher.submit([0]))
+            await asyncio.sleep(0.05)  # batch [0] is running, held by the gate
+            rest = [asyncio.ensure_future(batcher.submit([i])) for i in range(1, 6)]
+            large = asyncio.ensure_future(batcher.submit([6, 7, 8]))  # split into chunks of the cap
+            await asyncio.sleep(0.01)
+            recorder.gate.set()
+            results = await asyncio.gather(first, *rest, large)
+            assert values(results[-1]) == [6.0, 7.0, 8.0]
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+    assert recorder.batches == [[0], [1, 2], [3, 4], [5], [6, 7], [8]]  # a request's chunks are never re-split
+
+
+@pytest.mark.parametrize(
+    ("max_batch_s", "per_item_s", "cap"),
+    [(0.025, 0.01, 2), (0.025, 0.001, 8), (0.025, 0.1, 1), (0.0, 0.01, 8), (0.025, None, 8)],
+)
+def test_the_batch_item_cap_is_max_batch_size_bounded_by_the_time_budget(
+    max_batch_s: float, per_item_s: float | None, cap: int
+) -> None:
+    batcher = MicroBatcher("v", Recorder(), limits(max_batch_size=8, max_batch_s=max_batch_s))
+    if per_item_s is not None:
+        batcher._costs.append(per_item_s)
+    assert batcher.batch_item_cap() == cap
 
 
 class Overlap(Recorder):

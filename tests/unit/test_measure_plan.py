@@ -46,6 +46,7 @@ def test_settings_validate_and_record_as_the_schema_says() -> None:
             "max_queue_items": 256,
             "max_queue_wait_ms": 100.0,
             "concurrent_batches": len(os.sched_getaffinity(0)),  # the default: one per CPU of the process
+            "max_batch_ms": 25.0,
         },
         "offline": {"batch_sizes": [1, 8, 32], "max_seconds": 4.0},
     }
