@@ -193,6 +193,32 @@ def test_a_batch_holds_no_more_items_than_fit_in_max_batch_s_at_the_measured_cos
     assert recorder.batches == [[0], [1, 2], [3, 4], [5], [6, 7], [8]]  # a request's chunks are never re-split
 
 
+def test_a_request_that_hung_up_while_its_first_chunk_ran_drops_its_queued_chunks() -> None:
+    from prometheus_client import REGISTRY
+
+    from service.metric_names import DROPPED_ITEMS
+
+    recorder = Recorder()
+    recorder.gate = threading.Event()
+
+    async def scenario() -> None:
+        batcher = MicroBatcher("split-then-hung-up", recorder, limits(max_batch_size=8, max_batch_s=0.025))
+        try:
+            batcher._costs.extend([0.01] * 16)  # 10 ms per item: a cap of 2 items
+            hung_up = asyncio.ensure_future(batcher.submit([1, 2, 3, 4, 5]))  # chunks [1, 2], [3, 4], [5]
+            await asyncio.sleep(0.05)  # chunk [1, 2] is running, held by the gate
+            hung_up.cancel()
+            recorder.gate.set()
+            assert values(await batcher.submit([6])) == [6.0]
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+    assert recorder.batches == [[1, 2], [6]]  # the running chunk finished; the queued ones never ran
+    labels = {"variant": "split-then-hung-up", "reason": "disconnected"}
+    assert REGISTRY.get_sample_value(DROPPED_ITEMS, labels) == 3
+
+
 @pytest.mark.parametrize(
     ("max_batch_s", "per_item_s", "cap"),
     [(0.025, 0.01, 2), (0.025, 0.001, 8), (0.025, 0.1, 1), (0.0, 0.01, 8), (0.025, None, 8)],
