@@ -123,7 +123,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from models.benchmark import measure
     from models.catalog import load_catalog
     from models.measure_plan import MeasureSettings, ServerTarget, TaskPlan
-    from models.records import merge_measurements, reusable_measurements, stale_plans, write_measurements
+    from models.records import merge_measurements, stale_tasks, write_measurements
     from models.scenarios import load_scenarios, measurement_needs
     from service.config import ServiceConfig
 
@@ -139,14 +139,18 @@ def cmd_measure(args: argparse.Namespace) -> int:
         servers = measurement_needs(scenarios, task)
         plans[task] = TaskPlan((threads,), tuple(ServerTarget(bound, rate) for bound, rate in servers))
     settings = MeasureSettings.quick() if args.quick else MeasureSettings()
-    existing = reusable_measurements(args.out, settings)
-    todo = plans if args.force else stale_plans(existing, plans)
+    existing, reasons = stale_tasks(args.out, plans, settings)
+    if args.force:
+        reasons = dict.fromkeys(plans, "of --force")
     for task in plans:
-        if task not in todo:
+        if task in reasons:
+            print(f"{task}: measuring, because {reasons[task]}")
+        else:
             print(
                 f"{task}: measurements in {args.out} are current (same variants, plan and settings); "
                 "--force measures again"
             )
+    todo = {task: plans[task] for task in reasons}
     if not todo:
         return 0
     started = time.perf_counter()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.machine import hardware, same_machine, versions
+from models.machine import FINGERPRINT_KEYS, hardware, same_machine, versions
 from models.measure_plan import MeasurementError, MeasureSettings, TaskPlan, plan_record, settings_record
 from service.contracts import (
     GateStatus,
@@ -119,40 +119,88 @@ def merge_measurements(existing: Measurements | None, fresh: Measurements) -> Me
 
 def reusable_measurements(path: Path, settings: MeasureSettings) -> Measurements | None:
     """The file at `path` when it was measured with these settings, on this machine and software; else None."""
+    return reusable_or_why(path, settings)[0]
+
+
+def reusable_or_why(path: Path, settings: MeasureSettings) -> tuple[Measurements | None, str]:
+    """The file at `path` when it was measured with these settings, on this machine and software; else None and
+    why not."""
+    if not Path(path).exists():
+        return None, f"{path} does not exist yet"
     try:
         data = load_measurements(path)
-    except MeasurementError:
-        return None
-    if data.settings != settings_record(settings) or data.versions != versions():
-        return None
-    return data if same_machine(data.hardware.model_dump(), hardware()) else None
+    except MeasurementError as exc:
+        return None, str(exc)
+    if data.settings != settings_record(settings):
+        return None, f"{path} was measured with other measure settings"
+    now = versions()
+    if data.versions != now:
+        changed = ", ".join(
+            f"{name} {data.versions.get(name)} then, {version} now"
+            for name, version in now.items()
+            if data.versions.get(name) != version
+        )
+        return None, f"{path} was measured with other library versions ({changed})"
+    recorded, current = data.hardware.model_dump(), hardware()
+    if not same_machine(recorded, current):
+        changed = "; ".join(
+            f"{key} {recorded.get(key)} then, {current.get(key)} now"
+            for key in FINGERPRINT_KEYS
+            if recorded.get(key) != current.get(key)
+        )
+        return None, f"{path} was measured on another machine ({changed})"
+    return data, ""
 
 
-def stale_plans(existing: Measurements | None, plans: dict[str, TaskPlan]) -> dict[str, TaskPlan]:
-    """The tasks whose recorded measurements are missing or no longer current (plan, variants, rejections)."""
-    recorded = existing.tasks if existing else {}
-    return {
-        name: plan
-        for name, plan in plans.items()
-        if name not in recorded or not task_current(recorded[name], plan, name)
-    }
+def stale_tasks(
+    path: Path, plans: dict[str, TaskPlan], settings: MeasureSettings
+) -> tuple[Measurements | None, dict[str, str]]:
+    """The reusable document at `path` (None when there is none) and, for each task of `plans` that it does not
+    hold current, why: the file, its settings, software or machine, the plan, or the stored variants changed."""
+    existing, why_not = reusable_or_why(path, settings)
+    if existing is None:
+        return None, dict.fromkeys(plans, why_not)
+    reasons = {}
+    for name, plan in plans.items():
+        recorded = existing.tasks.get(name)
+        reason = task_staleness(recorded, plan, name) if recorded else "it was not measured yet"
+        if reason:
+            reasons[name] = reason
+    return existing, reasons
 
 
 def measurements_current(path: Path, plans: dict[str, TaskPlan], settings: MeasureSettings) -> bool:
     """True when `path` already holds what `measure(catalog, plans, settings)` would measure now: the same
     plans and settings, on this machine and software, of the variant versions (and rejections) now stored."""
-    existing = reusable_measurements(path, settings)
-    return existing is not None and not stale_plans(existing, plans)
+    return not stale_tasks(path, plans, settings)[1]
 
 
-def task_current(recorded: TaskMeasurements, plan: TaskPlan, task: str) -> bool:
-    """The recorded task was measured with `plan`, on the latest stored version of every variant of `task`."""
+def task_staleness(recorded: TaskMeasurements, plan: TaskPlan, task: str) -> str:
+    """Why the recorded task is not current (empty when it is): another plan, or other stored variants."""
     from models.store import list_variants
 
     if recorded.plan != plan_record(plan):
-        return False
+        return "the scenarios now ask for other measurements (thread counts or server targets)"
     stored = {m.tag.name: (str(m.tag.version), stored_metadata(m).gate.status) for m in list_variants(task)}
+    if not stored:
+        return "no variant is stored (run `scenario-serve prepare`)"
     rejected = {name for name, (_, status) in stored.items() if status == GateStatus.REJECTED}
+    if set(recorded.rejected) != rejected:
+        return "the quality gate rejects other variants than when it was measured"
     measured = {name: version for name, (version, status) in stored.items() if status != GateStatus.REJECTED}
     recorded_versions = {name: variant.model_version for name, variant in recorded.variants.items()}
-    return bool(stored) and set(recorded.rejected) == rejected and recorded_versions == measured
+    return variant_changes(recorded_versions, measured)
+
+
+def variant_changes(recorded: dict[str, str], stored: dict[str, str]) -> str:
+    """How the stored variants (name -> version) differ from the measured ones (empty when they do not)."""
+    changes = [
+        f"{name} was built again" if name in recorded else f"{name} is new"
+        for name in sorted(stored)
+        if recorded.get(name) != stored[name]
+    ]
+    changes += [f"{name} is no longer stored" for name in sorted(set(recorded) - set(stored))]
+    if not changes:
+        return ""
+    shown = "; ".join(changes[:3]) + (f"; and {len(changes) - 3} more" if len(changes) > 3 else "")
+    return f"the stored variants changed since it was measured: {shown}"

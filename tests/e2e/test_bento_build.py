@@ -28,6 +28,9 @@ def test_build_then_serve_the_bento(default_variants: dict[str, dict], tmp_path:
     bento_path = Path(bento.path)
     assert (bento_path / "src" / "service" / "selection.json").is_file()
     assert "FROM " in (bento_path / "env" / "docker" / "Dockerfile").read_text()
+    requirements = (bento_path / "env" / "python" / "requirements.txt").read_text().splitlines()
+    pins = [line for line in (REPO / "constraints.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert pins and set(pins) <= set(requirements), "the image must install the measured library versions"
     packed = {model.tag.name for model in bento.info.all_models}
     routed = {
         name

@@ -16,7 +16,7 @@ from models.benchmark import METHODS, measure
 from models.catalog import Catalog
 from models.latency import CDF_POINTS
 from models.measure_plan import MeasurementError, MeasureSettings, ServerTarget, TaskPlan, settings_record
-from models.records import SCHEMA, VERSION, load_measurements, measurements_current, write_measurements
+from models.records import SCHEMA, VERSION, load_measurements, measurements_current, stale_tasks, write_measurements
 from models.served_measure import MAX_DOUBLINGS
 from service.contracts import Measurements, Run, TaskMeasurements
 
@@ -216,6 +216,14 @@ def test_measurements_are_current_only_for_the_same_plan_settings_and_variants(
     stale["tasks"]["reviews"]["variants"]["reviews-tiny-bert-onnx-int8"]["model_version"] = "older"
     write_measurements(Measurements.model_validate(stale), path)
     assert not measurements_current(path, {"reviews": plan}, TINY)
+    assert stale_tasks(path, {"reviews": plan}, TINY)[1] == {
+        "reviews": "the stored variants changed since it was measured: reviews-tiny-bert-onnx-int8 was built again"
+    }
+    write_measurements(measured.document, path)
+    assert stale_tasks(path, {"reviews": replace(plan, threads=(1, 2)), "shapes": plan}, TINY)[1] == {
+        "reviews": "the scenarios now ask for other measurements (thread counts or server targets)",
+        "shapes": "it was not measured yet",
+    }
 
 
 def test_a_task_without_stored_variants_says_how_to_prepare_it(catalog: Catalog) -> None:

@@ -2,7 +2,8 @@
 
 Every third-party module the code imports must come from a declared distribution (the service's, the offline
 tools' and the load tests' from `[project].dependencies`; the tests' also from the `test` extra), and the bento
-must carry exactly the distributions the service imports, with pyproject's specifiers.
+must carry exactly the distributions the service imports, with pyproject's specifiers, or constraints.txt's pin
+where it has one (the image then runs the library versions the measurements were taken with).
 """
 
 from __future__ import annotations
@@ -128,14 +129,20 @@ def test_the_service_needs_list_is_what_the_service_imports() -> None:
     assert sorted(needed - imported) == [], "the service no longer imports these: drop them from SERVICE_PACKAGES"
 
 
-def test_bentofile_packages_are_the_services_needs_as_pinned_in_pyproject() -> None:
+def constraint_pins() -> dict[str, str]:
+    lines = (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines()
+    pins = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return by_name(pins)
+
+
+def test_bentofile_packages_are_the_services_needs_as_pinned_in_pyproject_or_constraints() -> None:
     bento = bento_packages()
-    project = by_name(pyproject()["dependencies"])
+    project = {**by_name(pyproject()["dependencies"]), **constraint_pins()}
     needed = {**SERVICE_PACKAGES, **SERVER_PACKAGES}
     assert sorted(set(needed) - set(bento)) == [], "the service needs these; bentofile.yaml lacks them"
     assert sorted(set(bento) - set(needed)) == [], "bentofile.yaml packs these; the service does not need them"
     drifted = {name: (spec, project.get(name)) for name, spec in bento.items() if project.get(name) != spec}
-    assert drifted == {}, "bentofile.yaml's specifier (left) differs from pyproject.toml's (right)"
+    assert drifted == {}, "bentofile.yaml's specifier (left) differs from constraints.txt's or pyproject.toml's (right)"
 
 
 def test_the_checks_name_the_package() -> None:

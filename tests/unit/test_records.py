@@ -19,6 +19,8 @@ from models.records import (
     load_measurements,
     merge_measurements,
     reusable_measurements,
+    reusable_or_why,
+    variant_changes,
     write_measurements,
 )
 from service.contracts import Measurements
@@ -108,15 +110,30 @@ def test_merge_keeps_the_tasks_not_measured_again() -> None:
     assert merge_measurements(None, fresh) == fresh
 
 
-def test_reusable_only_with_the_same_settings_software_and_machine(tmp_path: Path) -> None:
+def test_reusable_only_with_the_same_settings_software_and_machine_and_says_why_not(tmp_path: Path) -> None:
     path = tmp_path / "measurements.json"
-    assert reusable_measurements(path, SETTINGS) is None  # no file
+    assert reusable_or_why(path, SETTINGS) == (None, f"{path} does not exist yet")
     write_measurements(document({}), path)
-    assert reusable_measurements(path, SETTINGS) == document({})
-    assert reusable_measurements(path, replace(SETTINGS, seed=1)) is None
-    for key, changed in (
-        ("versions", {**versions(), "numpy": "0.0"}),
-        ("hardware", {**hardware(), "cpu_flags": ["x"]}),
+    assert reusable_or_why(path, SETTINGS) == (document({}), "")
+    assert reusable_or_why(path, replace(SETTINGS, seed=1)) == (
+        None,
+        f"{path} was measured with other measure settings",
+    )
+    numpy_now = versions()["numpy"]
+    for key, changed, why in (
+        ("versions", {**versions(), "numpy": "0.0"}, f"other library versions (numpy 0.0 then, {numpy_now} now)"),
+        ("hardware", {**hardware(), "cpu_flags": ["x"]}, "on another machine (cpu_flags ['x'] then, "),
     ):
         write_measurements(Measurements.model_validate({**docs.document({}, SETTINGS), key: changed}), path)
+        data, reason = reusable_or_why(path, SETTINGS)
+        assert data is None and why in reason, key
         assert reusable_measurements(path, SETTINGS) is None, key
+
+
+def test_the_reason_names_the_variants_built_added_or_removed_since_they_were_measured() -> None:
+    assert variant_changes({"a": "1", "b": "1"}, {"a": "1", "b": "1"}) == ""
+    assert variant_changes({"a": "1", "b": "1"}, {"a": "2", "c": "1"}) == (
+        "the stored variants changed since it was measured: a was built again; c is new; b is no longer stored"
+    )
+    many = variant_changes({}, {name: "1" for name in "abcde"})
+    assert many.endswith("a is new; b is new; c is new; and 2 more")
