@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,17 @@ def versions() -> dict[str, str | None]:
     return package_versions(*VERSIONED_PACKAGES)
 
 
-def same_machine(recorded: dict[str, Any], current: dict[str, Any]) -> bool:
-    return all(recorded.get(key) == current.get(key) for key in FINGERPRINT_KEYS)
+def differences(recorded: Mapping[str, Any], current: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """`key <recorded> then, <current> now` for each of `keys` whose value differs (empty when none does)."""
+    return [
+        f"{key} {recorded.get(key)} then, {current.get(key)} now"
+        for key in keys
+        if recorded.get(key) != current.get(key)
+    ]
+
+
+def same_machine(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    return not differences(recorded, current, FINGERPRINT_KEYS)
 
 
 def proc_kb(pid: int, key: str) -> int | None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.machine import FINGERPRINT_KEYS, hardware, same_machine, versions
+from models.machine import FINGERPRINT_KEYS, differences, hardware, versions
 from models.measure_plan import MeasurementError, MeasureSettings, TaskPlan, plan_record, settings_record
 from service.contracts import (
     GateStatus,
@@ -134,21 +134,12 @@ def reusable_or_why(path: Path, settings: MeasureSettings) -> tuple[Measurements
     if data.settings != settings_record(settings):
         return None, f"{path} was measured with other measure settings"
     now = versions()
-    if data.versions != now:
-        changed = ", ".join(
-            f"{name} {data.versions.get(name)} then, {version} now"
-            for name, version in now.items()
-            if data.versions.get(name) != version
-        )
-        return None, f"{path} was measured with other library versions ({changed})"
-    recorded, current = data.hardware.model_dump(), hardware()
-    if not same_machine(recorded, current):
-        changed = "; ".join(
-            f"{key} {recorded.get(key)} then, {current.get(key)} now"
-            for key in FINGERPRINT_KEYS
-            if recorded.get(key) != current.get(key)
-        )
-        return None, f"{path} was measured on another machine ({changed})"
+    changed = differences(data.versions, now, now)
+    if changed:
+        return None, f"{path} was measured with other library versions ({', '.join(changed)})"
+    changed = differences(data.hardware.model_dump(), hardware(), FINGERPRINT_KEYS)
+    if changed:
+        return None, f"{path} was measured on another machine ({'; '.join(changed)})"
     return data, ""
 
 

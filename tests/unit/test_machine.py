@@ -6,6 +6,7 @@ import os
 
 from models.machine import (
     FINGERPRINT_KEYS,
+    differences,
     hardware,
     peak_rss_mb,
     proc_kb,
@@ -27,6 +28,16 @@ def test_same_machine_ignores_memory_but_not_the_cpu() -> None:
     assert same_machine({**here, "memory_gb": here["memory_gb"] + 64}, here)
     for key in FINGERPRINT_KEYS:
         assert not same_machine({**here, key: "other"}, here), key
+
+
+def test_differences_name_each_changed_key_with_both_values() -> None:
+    recorded, current = {"cpu": "A", "cores": 2, "gone": 1}, {"cpu": "B", "cores": 2, "new": 3}
+    assert differences(recorded, current, ["cpu", "cores", "gone", "new"]) == [
+        "cpu A then, B now",
+        "gone 1 then, None now",
+        "new None then, 3 now",
+    ]
+    assert differences(recorded, recorded, recorded) == []
 
 
 def test_process_memory_comes_from_proc() -> None:
