@@ -117,11 +117,6 @@ def merge_measurements(existing: Measurements | None, fresh: Measurements) -> Me
 # --- staleness -----------------------------------------------------------------------------------------------
 
 
-def reusable_measurements(path: Path, settings: MeasureSettings) -> Measurements | None:
-    """The file at `path` when it was measured with these settings, on this machine and software; else None."""
-    return reusable_or_why(path, settings)[0]
-
-
 def reusable_or_why(path: Path, settings: MeasureSettings) -> tuple[Measurements | None, str]:
     """The file at `path` when it was measured with these settings, on this machine and software; else None and
     why not."""

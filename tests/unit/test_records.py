@@ -18,7 +18,6 @@ from models.records import (
     VERSION,
     load_measurements,
     merge_measurements,
-    reusable_measurements,
     reusable_or_why,
     variant_changes,
     write_measurements,
@@ -127,7 +126,6 @@ def test_reusable_only_with_the_same_settings_software_and_machine_and_says_why_
         write_measurements(Measurements.model_validate({**docs.document({}, SETTINGS), key: changed}), path)
         data, reason = reusable_or_why(path, SETTINGS)
         assert data is None and why in reason, key
-        assert reusable_measurements(path, SETTINGS) is None, key
 
 
 def test_the_reason_names_the_variants_built_added_or_removed_since_they_were_measured() -> None:
