@@ -35,6 +35,10 @@ SCHEMA = MEASUREMENTS_SCHEMA
 VERSION = MEASUREMENTS_VERSION
 
 
+class MeasurementsNotFound(MeasurementError):
+    """No measurements file at the path (as opposed to one that cannot be read or does not match the contract)."""
+
+
 # --- a variant's record --------------------------------------------------------------------------------------
 
 
@@ -92,7 +96,7 @@ def load_measurements(path: Path) -> Measurements:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise MeasurementError(f"measurements not found: {path}; run `scenario-serve measure` first") from None
+        raise MeasurementsNotFound(f"measurements not found: {path}; run `scenario-serve measure` first") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MeasurementError(f"{path}: not a readable JSON file ({exc})") from None
     found = data.get("schema") if isinstance(data, dict) else None
@@ -120,10 +124,10 @@ def merge_measurements(existing: Measurements | None, fresh: Measurements) -> Me
 def reusable_or_why(path: Path, settings: MeasureSettings) -> tuple[Measurements | None, str]:
     """The file at `path` when it was measured with these settings, on this machine and software; else None and
     why not."""
-    if not Path(path).exists():
-        return None, f"{path} does not exist yet"
     try:
         data = load_measurements(path)
+    except MeasurementsNotFound:
+        return None, f"{path} does not exist yet"
     except MeasurementError as exc:
         return None, str(exc)
     if data.settings != settings_record(settings):

@@ -16,6 +16,7 @@ from models.measure_plan import MeasurementError, MeasureSettings
 from models.records import (
     SCHEMA,
     VERSION,
+    MeasurementsNotFound,
     load_measurements,
     merge_measurements,
     reusable_or_why,
@@ -58,6 +59,7 @@ def test_load_measurements_names_the_file_and_the_problem(tmp_path: Path, conten
     with pytest.raises(MeasurementError, match=message) as error:
         load_measurements(path)
     assert str(path) in str(error.value)
+    assert isinstance(error.value, MeasurementsNotFound) == (content is None)
 
 
 def test_a_renamed_key_fails_the_load_naming_it(tmp_path: Path) -> None:
