@@ -20,8 +20,8 @@ prepare: install
 	$(VENV)/bin/scenario-serve prepare
 
 # measure is skipped when reports/measurements.json is current; select rewrites service/selection.json
-# (and bentofile.yaml's models) only when a pick changes; report renders reports/report.{html,md,json}
-# with the capacity plan for PEAK_RPS.
+# (and bentofile.yaml's models, deploy/kubernetes/base/selection.json) only when a pick changes; report renders
+# reports/report.{html,md,json} with the capacity plan for PEAK_RPS (and deploy/kubernetes/base/autoscaler.yaml).
 select: prepare
 	$(VENV)/bin/scenario-serve measure
 	$(VENV)/bin/scenario-serve select

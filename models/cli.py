@@ -17,6 +17,7 @@ from models.scenarios import DEFAULT_SCENARIOS, ScenarioError
 from service.config import DEFAULT_SELECTION
 from service.contracts import RuntimeVariant, ScenarioMetrics, VariantMetadata, read_metadata
 from service.contracts.metadata import SizeProbe
+from service.contracts.report import CapacityPlan
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MEASUREMENTS = Path("reports/measurements.json")
@@ -166,6 +167,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     import json
 
     from models.bentofile import sync_bentofile_models
+    from models.deploy_sync import DEPLOYED_SELECTION, sync_deployed_selection
     from models.records import load_measurements
     from models.scenarios import load_scenarios
     from models.select import select
@@ -201,6 +203,9 @@ def cmd_select(args: argparse.Namespace) -> int:
     if args.bentofile is not None and args.bentofile.is_file():
         if sync_bentofile_models(args.bentofile, parse_selection(selection).routed_variants()):
             print(f"{args.bentofile}: models list updated to the routed variants")
+    deploy_base = chosen_deploy_base(args, args.out)
+    if deploy_base is not None and sync_deployed_selection(deploy_base, json.loads(args.out.read_text("utf-8"))):
+        print(f"{deploy_base / DEPLOYED_SELECTION}: the routes the pods mount updated (without the evidence)")
     infeasible = [o for o in outcomes if not o.feasible]
     return 3 if args.strict and infeasible else 0
 
@@ -249,7 +254,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     for kind, path in write_report(report, args.out).items():
         print(f"{kind}: {path}")
+    deploy_base = chosen_deploy_base(args, args.selection)
+    if deploy_base is not None:
+        sync_report_autoscaler(deploy_base, CapacityPlan.model_validate(report.json["capacity"]))
     return 0
+
+
+def sync_report_autoscaler(deploy_base: Path, plan: CapacityPlan) -> None:
+    from models.deploy_sync import AUTOSCALER_PATCH, sync_autoscaler
+
+    path = deploy_base / AUTOSCALER_PATCH
+    if plan.autoscaler is None or plan.autoscaler.max_replicas is None:
+        print(f"{path}: left as it is (the autoscaler's maximum needs --peak-rps)")
+    elif sync_autoscaler(deploy_base, plan):
+        print(f"{path}: the autoscaler's threshold and replica bounds updated to the capacity plan")
+
+
+def chosen_deploy_base(args: argparse.Namespace, selection: Path) -> Path | None:
+    """--deploy-base when given; none with --no-deploy; else deploy/kubernetes/base when `selection` is the service's
+    own selection file (the one the image serves and the pods mount)."""
+    from models.deploy_sync import deploy_base_for
+
+    if args.no_deploy:
+        return None
+    return args.deploy_base if args.deploy_base is not None else deploy_base_for(selection)
 
 
 def positive_int(text: str) -> int:
@@ -368,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-bentofile", dest="bentofile", action="store_const", const=None, help="leave bentofile.yaml alone"
     )
     sel.add_argument("--strict", action="store_true", help="exit 3 when a scenario has no feasible variant")
+    add_deploy_base(sel, "the routes the pods mount (selection.json, without the evidence)")
     sel.set_defaults(handler=cmd_select)
 
     rep = commands.add_parser(
@@ -398,8 +427,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FRACTION",
         help=f"share of a replica's measured rate kept free in the capacity plan (default: {DEFAULT_HEADROOM})",
     )
+    add_deploy_base(rep, "the autoscaler's threshold and replica bounds (autoscaler.yaml, with --peak-rps)")
     rep.set_defaults(handler=cmd_report)
     return parser
+
+
+def add_deploy_base(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--deploy-base",
+        type=Path,
+        metavar="DIR",
+        help=f"kustomize base whose {what} to keep in step (default: deploy/kubernetes/base, when the selection "
+        "file is the service's own)",
+    )
+    parser.add_argument("--no-deploy", action="store_true", help="leave deploy/kubernetes alone")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

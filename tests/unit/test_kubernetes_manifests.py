@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from models.deploy_sync import AUTOSCALER_PATCH, DEPLOYED_SELECTION, autoscaler_patch_text, deployed_selection_text
 from models.report.capacity import CapacityPlan, capacity_plan
 from service.routing import load_selection, parse_selection
 from tests.manifests import BASE, OVERLAY, REPO, Manifest, autoscaler_query, one, prometheus_trigger, render
@@ -123,7 +124,7 @@ def test_mounted_selection_is_the_service_routing_without_evidence(overlay: list
         for scenario in task["scenarios"].values():
             scenario["evidence"] = {}
     assert mounted.model_dump(mode="json") == expected, (
-        "deploy/kubernetes/base/selection.json differs from service/selection.json; refresh it (README.md#deploy)"
+        "deploy/kubernetes/base/selection.json differs from service/selection.json; `scenario-serve select` writes it"
     )
     packed = yaml.safe_load((REPO / "bentofile.yaml").read_text(encoding="utf-8"))["models"]
     assert set(mounted.routed_variants()) <= {tag.removesuffix(":latest") for tag in packed}  # all in the image
@@ -164,6 +165,18 @@ def test_autoscaler_bounds_come_from_the_capacity_plan(overlay: list[Manifest]) 
     assert float(prometheus_trigger(overlay)["threshold"]) == bounds.threshold_rps
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (bounds.min_replicas, bounds.max_replicas)
     assert spec["fallback"]["replicas"] == bounds.max_replicas
+
+
+def test_the_base_holds_what_select_and_report_write() -> None:
+    """The generated files, byte for byte: a hand edit would be lost at the next `make run`."""
+    plan = CapacityPlan.model_validate(load_json(REPO / "reports" / "report.json")["capacity"])
+    assert (BASE / AUTOSCALER_PATCH).read_text(encoding="utf-8") == autoscaler_patch_text(plan), (
+        f"deploy/kubernetes/base/autoscaler.yaml: run `scenario-serve report --peak-rps {plan.peak_rps:g}`"
+    )
+    selection = load_json(REPO / "service" / "selection.json")
+    assert (BASE / DEPLOYED_SELECTION).read_text(encoding="utf-8") == deployed_selection_text(selection), (
+        "deploy/kubernetes/base/selection.json: run `scenario-serve select`"
+    )
 
 
 def load_json(path: Path) -> dict[str, Any]:
