@@ -173,6 +173,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     from models.select import select
     from service.routing import parse_selection
 
+    deploy_base = chosen_deploy_base(args, args.out)
     selection, outcomes = select(
         load_scenarios(args.scenarios), load_measurements(args.measurements), str(args.measurements), args.tasks
     )
@@ -203,7 +204,6 @@ def cmd_select(args: argparse.Namespace) -> int:
     if args.bentofile is not None and args.bentofile.is_file():
         if sync_bentofile_models(args.bentofile, parse_selection(selection).routed_variants()):
             print(f"{args.bentofile}: models list updated to the routed variants")
-    deploy_base = chosen_deploy_base(args, args.out)
     if deploy_base is not None and sync_deployed_selection(deploy_base, json.loads(args.out.read_text("utf-8"))):
         print(f"{deploy_base / DEPLOYED_SELECTION}: the routes the pods mount updated (without the evidence)")
     infeasible = [o for o in outcomes if not o.feasible]
@@ -242,6 +242,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from models.report import render_report, write_report
     from service.routing import load_selection
 
+    deploy_base = chosen_deploy_base(args, args.selection)
     live = None
     routes = load_selection(args.selection)
     selection = routes.model_dump(mode="json")
@@ -254,7 +255,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     for kind, path in write_report(report, args.out).items():
         print(f"{kind}: {path}")
-    deploy_base = chosen_deploy_base(args, args.selection)
     if deploy_base is not None:
         sync_report_autoscaler(deploy_base, CapacityPlan.model_validate(report.json["capacity"]))
     return 0
@@ -277,7 +277,11 @@ def chosen_deploy_base(args: argparse.Namespace, selection: Path) -> Path | None
 
     if args.no_deploy:
         return None
-    return args.deploy_base if args.deploy_base is not None else deploy_base_for(selection)
+    if args.deploy_base is None:
+        return deploy_base_for(selection)
+    if not args.deploy_base.is_dir():
+        raise ValueError(f"--deploy-base {args.deploy_base}: not a directory")
+    return Path(args.deploy_base)
 
 
 def positive_int(text: str) -> int:

@@ -65,8 +65,8 @@ def autoscaler_patch_text(plan: CapacityPlan) -> str:
 
 def autoscaler_comment(bounds: AutoscalerBounds, plan: CapacityPlan) -> str:
     lines = [
-        f"Written by `scenario-serve report --peak-rps {plan.peak_rps:g}` from its capacity plan (reports/report.json,",
-        '"capacity.autoscaler", headroom ' + f"{plan.headroom:g}); the next report rewrites it. The ScaledObject's:",
+        f"Written by `scenario-serve report --peak-rps {plan.peak_rps:g}` from its capacity plan (report.json's",
+        f'"capacity.autoscaler", headroom {plan.headroom:g}); the next report rewrites it. The ScaledObject\'s:',
         f"- threshold: the lowest usable per-replica rate of a server scenario ({bounds.task} {bounds.scenario}), "
         f"{bounds.threshold_rps:g} rps per pod",
         "- minReplicaCount: the most replicas a server scenario needs at its target rate",

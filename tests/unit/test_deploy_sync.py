@@ -123,3 +123,12 @@ def test_no_deploy_leaves_even_an_explicit_base_alone(tmp_path: Path, deploy_bas
     args = select_args(tmp_path / "selection.json", "--deploy-base", str(deploy_base), "--no-deploy")
     assert main(args) == 0
     assert (deploy_base / DEPLOYED_SELECTION).read_bytes() == before
+
+
+def test_a_deploy_base_that_is_not_a_directory_fails_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "selection.json"
+    assert main(select_args(out, "--deploy-base", str(tmp_path / "nowhere"))) == 1
+    assert f"--deploy-base {tmp_path / 'nowhere'}: not a directory" in capsys.readouterr().err
+    assert not out.exists()
