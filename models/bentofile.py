@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from models.deploy_sync import write_if_changed
+
 MODELS_BLOCK = re.compile(r"^models:\n(?:[ \t]+-.*\n?)*", re.MULTILINE)
 
 
@@ -16,7 +18,4 @@ def sync_bentofile_models(path: Path, variants: list[str]) -> bool:
         updated = MODELS_BLOCK.sub(lambda _: block, text, count=1)
     else:
         updated = text.rstrip("\n") + "\n" + block
-    if updated == text:
-        return False
-    path.write_text(updated, encoding="utf-8")
-    return True
+    return updated != text and write_if_changed(path, updated)
