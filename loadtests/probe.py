@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import time
@@ -36,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from loadtests.compare import test_items  # noqa: E402
+from models import lean_client  # noqa: E402
 from models.loadgen import Body  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ServedVariant  # noqa: E402
@@ -53,63 +53,15 @@ SPARSE_WARMUP = 3
 def lean_client_ms(
     port: int, path: str, bodies: list[Body], queries: int, gap_s: float = 0.0, warmup_queries: int = 0
 ) -> list[float]:
-    """Latencies of POSTs over one keep-alive loopback socket (`lean_client_spans`), in milliseconds."""
-    spans = lean_client_spans(port, path, bodies, queries, gap_s, warmup_queries)
-    return [(answered - sent) * 1000.0 for sent, answered in spans]
-
-
-def lean_client_spans(
-    port: int, path: str, bodies: list[Body], queries: int, gap_s: float = 0.0, warmup_queries: int = 0
-) -> list[tuple[float, float]]:
-    """(sent, answered) `time.perf_counter()` of POSTs over one keep-alive loopback socket (each must be answered
-    200), `gap_s` of idle before each, after `warmup_queries` unrecorded ones.
-
-    Hand-written on purpose: each request is one prepared `sendall`, the answer read up to its Content-Length, so
-    the client's own cost is a few microseconds; aiohttp's and `http.client`'s parsing (the latter's slower than
-    aiohttp's here: +3.3-4.2 ms over in-process) would otherwise count as the server's overhead."""
-    requests = [
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n".encode("ascii")
-        + body
-        for body, content_type in bodies
-    ]
-    spans = []
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for index in range(warmup_queries + queries):
-            time.sleep(gap_s)
-            sent = time.perf_counter()
-            connection.sendall(requests[index % len(requests)])
-            status = read_response(connection)
-            if status != 200:
-                raise RuntimeError(f"query {index} was answered {status}")
-            if index >= warmup_queries:
-                spans.append((sent, time.perf_counter()))
-    return spans
+    """Latencies of POSTs from the minimal client (`models.lean_client`: one keep-alive loopback socket), in
+    milliseconds; each recorded one must be answered 200."""
+    with lean_client.LeanConnection(port, path, bodies) as connection:
+        recorded = lean_client.spans(connection, queries, gap_s, warmup_queries)
+    return [(answered - sent) * 1000.0 for sent, answered in recorded]
 
 
 def warmup(gap_s: float) -> int:
     return OVERHEAD_WARMUP if gap_s == 0 else SPARSE_WARMUP
-
-
-def read_response(connection: socket.socket) -> int:
-    """The status of one HTTP/1.1 response with a Content-Length, read whole from the socket."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += receive(connection)
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))
-    while len(body) < length:
-        body += receive(connection)
-    return int(lines[0].split(" ", 2)[1])
-
-
-def receive(connection: socket.socket) -> bytes:
-    chunk = connection.recv(65536)
-    if not chunk:
-        raise RuntimeError("the server closed the connection")
-    return chunk
 
 
 def load_here(variant: str) -> Any:

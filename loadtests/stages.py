@@ -7,7 +7,7 @@
 The variant is served alone (`bentoml serve` of this service with a one-route selection, as `measure` serves it)
 with loadtests/stage_hooks first on its PYTHONPATH: inside the worker, every stage of a request is timestamped
 (bytes received, each layer of the ASGI chain entered, handler, body parsed, hand-off to the inference thread,
-inference, back on the event loop, result built, writing the response). One minimal client (`probe.lean_client_spans`)
+inference, back on the event loop, result built, writing the response). One minimal client (`models.lean_client`)
 sends one request at a time over one keep-alive socket, `--gap` seconds of idle before each, and stamps when it
 sent and when it had the answer: the same clock (CLOCK_MONOTONIC) on both sides. Printed: the median time from
 each stage to the next, in the order they happen, then the client's total and its part outside inference (what
@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from loadtests.compare import test_items  # noqa: E402
-from loadtests.probe import lean_client_spans  # noqa: E402
+from models import lean_client  # noqa: E402
 from models.served import MEASURE_SCENARIO, ServedVariant  # noqa: E402
 from models.served_measure import request_bodies  # noqa: E402
 
@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         env = {"PYTHONPATH": f"{HOOKS}:{REPO_ROOT}", "LOADTESTS_STAGES_LOG": str(log)}
         with ServedVariant(task, kind, args.variant, env) as served:
             path = served.url.removeprefix(served.base_url)
-            lean_client_spans(served.port, path, bodies, 0, 0.0, args.warmup)
-            spans = lean_client_spans(served.port, path, bodies, args.queries, args.gap)
-        requests = matched(spans, read_stamps(log))
+            with lean_client.LeanConnection(served.port, path, bodies) as connection:
+                recorded = lean_client.spans(connection, args.queries, args.gap, args.warmup)
+        requests = matched(recorded, read_stamps(log))
     if not requests:
         print("stages: the server recorded none of the requests (were the hooks imported?)", file=sys.stderr)
         return 1

@@ -28,29 +28,23 @@ from typing import TYPE_CHECKING
 
 from models.harness import Job, measure_in_process
 from models.machine import hardware, versions
-from models.measure_plan import MeasurementError, MeasureSettings, TaskPlan, plan_record, sample_items, settings_record
+from models.measure_plan import (
+    METHODS,
+    MeasurementError,
+    MeasureSettings,
+    TaskPlan,
+    plan_record,
+    sample_items,
+    settings_record,
+)
 from models.records import stored_metadata, variant_record
 from service.contracts import GateStatus, Measurements, Run, TaskMeasurements, VariantMeasurements
-from service.contracts.measurements import Hardware, InProcess, Memory, Methods, SplitRecord
+from service.contracts.measurements import Hardware, InProcess, Memory, SplitRecord
 
 if TYPE_CHECKING:
     import bentoml
 
     from models.catalog import Catalog, Task
-
-
-METHODS = Methods(
-    single_stream="HTTP, a real `bentoml serve` of the service routing only this variant, one request at a time; "
-    "the same requests' means from the server's own timings (request duration, inference thread) split off the "
-    "served path's share",
-    server="HTTP, open-loop Poisson arrivals against that server, latency from the scheduled arrival; "
-    "repeated trials at the target (p99 of their pooled latencies, each repeat's p99 as the spread); the highest "
-    "rate within the bound searched with single trials, then confirmed by repeated trials (pooled p99), "
-    "bisecting below it while it misses; queries issued within microseconds of their scheduled arrivals",
-    offline="in process, full batches back to back through the service's classifier",
-    memory="peak RSS (VmHWM) of the server's worker process",
-    in_process="the variant's classifier called directly in a fresh process (no HTTP, no batcher)",
-)
 
 
 def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> Run:

@@ -1,6 +1,6 @@
-"""Load patterns over HTTP (MLPerf style), shared by `scenario-serve measure` and `loadtests/`.
+"""Load patterns over HTTP (MLPerf style), shared by `scenario-serve measure` and `loadtests/` (one
+request at a time: `models.lean_client`).
 
-- single-stream: one request at a time, back to back; latency percentiles and a CDF.
 - server: open-loop Poisson arrivals; a query's latency runs from its *scheduled* arrival to its response, so a
   client or server that falls behind shows up as queueing delay (as MLPerf LoadGen counts it), never as a
   silently lower rate. A trial may stop early once enough queries are over the bound that its p99 must be too.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -198,30 +197,6 @@ async def wait_until(loop: asyncio.AbstractEventLoop, when: float, spin_s: float
         await asyncio.sleep(coarse)
     while loop.time() < when:
         await asyncio.sleep(0)
-
-
-async def single_stream(
-    send: Send, warmup: int, min_samples: int, max_samples: int, max_seconds: float
-) -> dict[str, Any]:
-    """One query at a time, back to back, after `warmup` queries (whatever their answers): until max_samples, or
-    max_seconds and min_samples. Every measured query must be answered 200 (else ValueError names the outcome)."""
-    for index in range(warmup):
-        await send(index)
-    samples: list[float] = []
-    started = time.perf_counter()
-    while len(samples) < max_samples:
-        if len(samples) >= min_samples and time.perf_counter() - started >= max_seconds:
-            break
-        begin = time.perf_counter()
-        await _expect_ok(send, warmup + len(samples))
-        samples.append((time.perf_counter() - begin) * 1000.0)
-    return latency_summary(samples)
-
-
-async def _expect_ok(send: Send, index: int) -> None:
-    outcome = await send(index)
-    if outcome != "200":
-        raise ValueError(f"single-stream query {index} was answered {outcome}")
 
 
 Body = tuple[bytes, str]  # (bytes, Content-Type)

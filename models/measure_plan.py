@@ -14,12 +14,28 @@ import numpy as np
 
 from service.contracts.measurements import (
     MeasurementSettings,
+    Methods,
     OfflineSettings,
     ServedSettings,
     ServerSettings,
     SingleStreamSettings,
     TargetPlan,
     TaskPlanRecord,
+)
+
+# How each part of a run is measured, written into every run; a file written by another method is re-measured.
+METHODS = Methods(
+    single_stream="HTTP, a real `bentoml serve` of the service routing only this variant, one request at a time "
+    "from a minimal client (one keep-alive socket, prepared requests: no client library's cost); "
+    "the same requests' means from the server's own timings (request duration, inference thread) split off the "
+    "served path's share",
+    server="HTTP (aiohttp client), open-loop Poisson arrivals against that server, latency from the scheduled arrival; "
+    "repeated trials at the target (p99 of their pooled latencies, each repeat's p99 as the spread); the highest "
+    "rate within the bound searched with single trials, then confirmed by repeated trials (pooled p99), "
+    "bisecting below it while it misses; queries issued within microseconds of their scheduled arrivals",
+    offline="in process, full batches back to back through the service's classifier",
+    memory="peak RSS (VmHWM) of the server's worker process",
+    in_process="the variant's classifier called directly in a fresh process (no HTTP, no batcher)",
 )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.machine import FINGERPRINT_KEYS, differences, hardware, versions
-from models.measure_plan import MeasurementError, MeasureSettings, TaskPlan, plan_record, settings_record
+from models.measure_plan import METHODS, MeasurementError, MeasureSettings, TaskPlan, plan_record, settings_record
 from service.contracts import (
     GateStatus,
     Measurements,
@@ -132,6 +132,9 @@ def reusable_or_why(path: Path, settings: MeasureSettings) -> tuple[Measurements
         return None, str(exc)
     if data.settings != settings_record(settings):
         return None, f"{path} was measured with other measure settings"
+    changed = method_changes(data)
+    if changed:
+        return None, f"{path} was measured by another method ({', '.join(changed)}: see 'method' in it)"
     now = versions()
     changed = differences(data.versions, now, now)
     if changed:
@@ -140,6 +143,13 @@ def reusable_or_why(path: Path, settings: MeasureSettings) -> tuple[Measurements
     if changed:
         return None, f"{path} was measured on another machine ({'; '.join(changed)})"
     return data, ""
+
+
+def method_changes(data: Measurements) -> list[str]:
+    """The parts of a run (`Methods` fields) that some run in `data` measured otherwise than this version does."""
+    runs = [run for task in data.tasks.values() for variant in task.variants.values() for run in variant.runs.values()]
+    now = METHODS.model_dump()
+    return [part for part in now if any(getattr(run.method, part) != now[part] for run in runs)]
 
 
 def stale_tasks(

@@ -15,10 +15,12 @@ import io
 import math
 import os
 import statistics
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from models.lean_client import LeanConnection, single_stream
 from models.loadgen import (
     Body,
     HttpClient,
@@ -26,7 +28,6 @@ from models.loadgen import (
     json_body,
     poisson_arrivals,
     run_trial,
-    single_stream,
     summarize_trials,
     trial_rng,
 )
@@ -168,6 +169,7 @@ class ServedTrials:
 
     def __init__(self, url: str, bodies: list[Body], settings: MeasureSettings) -> None:
         self.settings = settings
+        self.url = url
         self.metrics_url = url.split("/v1/")[0] + "/metrics"
         self.loop = asyncio.new_event_loop()
         self.client = HttpClient(url, bodies)
@@ -191,22 +193,21 @@ class ServedTrials:
         gc.freeze()
 
     def single_stream(self) -> tuple[LatencySummary, ServerShare | None]:
-        """Back-to-back one-item queries after a warm-up, and the same queries split by the server's own timings
-        (read from /metrics before and after them)."""
+        """Back-to-back one-item queries after a warm-up, from a minimal client (`models.lean_client`: the client
+        library's own cost is not the server's), and the same queries split by the server's own timings (read
+        from /metrics before and after them)."""
         s = self.settings
-
-        async def measured() -> tuple[dict[str, Any], DurationTotals | None, DurationTotals | None]:
-            for index in range(s.warmup):
-                await self.client.send(index)
-            before = await self._duration_totals()
-            summary = await single_stream(self.client.send, 0, s.min_samples, s.max_samples, s.single_stream_seconds)
-            return summary, before, await self._duration_totals()
-
+        address = urllib.parse.urlsplit(self.url)
         try:
-            summary, before, after = self.loop.run_until_complete(measured())
-        except ValueError as exc:  # a query answered other than 200: say what the server said
-            raise ValueError(f"{exc}; last refusal: {self.client.last_refusal or '(none)'}") from exc
+            with LeanConnection(address.port or 80, address.path, self.client.bodies) as connection:
+                for index in range(s.warmup):
+                    connection.post(index)
+                before = self.loop.run_until_complete(self._duration_totals())
+                summary = single_stream(connection, s.min_samples, s.max_samples, s.single_stream_seconds)
+        except OSError as exc:  # refused, reset, closed or timed out: the server's log says why
+            raise ValueError(f"single-stream over one connection: {exc!r}") from exc
         latency = LatencySummary.model_validate(summary)
+        after = self.loop.run_until_complete(self._duration_totals())
         return latency, server_share(before, after, latency.mean_ms)
 
     def trial(self, rate_rps: float, bound_ms: float, repeat: int = 0) -> ServerTrial:

@@ -11,9 +11,10 @@ from typing import Any
 
 
 @contextmanager
-def answering(status: int, body: bytes) -> Iterator[int]:
-    """`with answering(503, b'{...}') as port:` a threaded HTTP/1.1 server on 127.0.0.1:port (keep-alive) that
-    answers every GET and POST with `status` and `body`."""
+def answering(status: int, body: bytes, close: bool = False) -> Iterator[int]:
+    """`with answering(503, b'{...}') as port:` a threaded HTTP/1.1 server on 127.0.0.1:port (keep-alive, or with
+    `close` each answer says `Connection: close` and ends its connection) that answers every GET and POST with
+    `status` and `body`."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -26,6 +27,8 @@ def answering(status: int, body: bytes) -> Iterator[int]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            if close:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.benchmark import METHODS
 from models.machine import hardware, versions
-from models.measure_plan import MeasureSettings, settings_record
+from models.measure_plan import METHODS, MeasureSettings, settings_record
 from models.records import SCHEMA, VERSION
 
 RUNTIMES = {"torch-fp32": ("torch", "fp32"), "onnx-fp32": ("onnxruntime", "fp32"), "onnx-int8": ("onnxruntime", "int8")}

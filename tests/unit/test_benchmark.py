@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from models.benchmark import METHODS, measure
+from models.benchmark import measure
 from models.catalog import Catalog
 from models.latency import CDF_POINTS
-from models.measure_plan import MeasurementError, MeasureSettings, ServerTarget, TaskPlan, settings_record
+from models.measure_plan import METHODS, MeasurementError, MeasureSettings, ServerTarget, TaskPlan, settings_record
 from models.records import SCHEMA, VERSION, load_measurements, measurements_current, stale_tasks, write_measurements
 from models.served_measure import MAX_DOUBLINGS
 from service.contracts import Measurements, Run, TaskMeasurements

@@ -1,4 +1,4 @@
-"""loadtests/probe.py's minimal client: one prepared request per query on a keep-alive socket, answers read whole."""
+"""loadtests/probe.py: the minimal client's latencies, and the server's totals read from /metrics."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_back_to_back_queries_on_one_connection() -> None:
 
 
 def test_a_refused_query_stops_the_probe_with_its_status() -> None:
-    with answering(503, b'{"error": {}}') as port, pytest.raises(RuntimeError, match="answered 503"):
+    with answering(503, b'{"error": {}}') as port, pytest.raises(ValueError, match="answered 503"):
         lean_client_ms(port, "/v1/text/classify", BODIES, queries=5)
 
 

@@ -120,6 +120,13 @@ def test_reusable_only_with_the_same_settings_software_and_machine_and_says_why_
         None,
         f"{path} was measured with other measure settings",
     )
+    measured_otherwise = task(0.6)
+    measured_otherwise["variants"]["reviews-a-onnx-int8"]["runs"]["1"]["method"]["single_stream"] = "HTTP, aiohttp"
+    write_measurements(document({"a": measured_otherwise}), path)
+    assert reusable_or_why(path, SETTINGS) == (
+        None,
+        f"{path} was measured by another method (single_stream: see 'method' in it)",
+    )
     numpy_now = versions()["numpy"]
     for key, changed, why in (
         ("versions", {**versions(), "numpy": "0.0"}, f"other library versions (numpy 0.0 then, {numpy_now} now)"),
