@@ -11,18 +11,21 @@ it), with the environment's BentoML and SCENARIO_SERVE_* settings; trials are op
 scheduled arrival, stopped early only after 1% of the queries failed. Each trial also prints the CPU seconds each
 worker used: how the kernel shared the client's keep-alive connections among the workers.
 
-`--overhead` splits the single-stream figure: the same back-to-back queries from a minimal client on one
-keep-alive socket (so that the difference to the in-process p50 is the server's, not the client library's),
-then the variant loaded in this process and called directly, as `measure`'s in-process half does; then both
+The single-stream figure comes from the minimal one-socket client `measure` uses (`models.lean_client`); the
+trials' from aiohttp. `--overhead` splits the single-stream figure: the same back-to-back queries from the
+minimal client (so that the difference to the in-process p50 is the server's, not a client library's), then the
+variant loaded in this process and called directly, as `measure`'s in-process half does; then both
 again with `--gap` seconds of idle before each query (sparse arrivals, as at 2 req/s: caches and idle CPUs
 go cold in between, for the server and in process alike); `--rounds` repeats the four, interleaved. Each round
 also prints the CPU time per query of the server's two busiest threads during the back-to-back queries (from
-/proc: the worker's inference thread and its event loop).
+/proc: the worker's inference thread and its event loop), and the back-to-back p50 from aiohttp (what a client
+library adds).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -36,7 +39,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from loadtests.compare import test_items  # noqa: E402
 from models import lean_client  # noqa: E402
-from models.loadgen import Body  # noqa: E402
+from models.loadgen import Body, HttpClient  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, request_bodies  # noqa: E402
@@ -58,6 +61,26 @@ def lean_client_ms(
     with lean_client.LeanConnection(port, path, bodies) as connection:
         recorded = lean_client.spans(connection, queries, gap_s, warmup_queries)
     return [(answered - sent) * 1000.0 for sent, answered in recorded]
+
+
+def aiohttp_ms(url: str, bodies: list[Body], queries: int) -> list[float]:
+    """Latencies of the same back-to-back POSTs from aiohttp (the trials' client), after a warm-up, in ms: what a
+    client library adds over the minimal client."""
+
+    async def run() -> list[float]:
+        async with HttpClient(url, bodies) as client:
+            for index in range(OVERHEAD_WARMUP):
+                await client.send(index)
+            samples = []
+            for index in range(queries):
+                started = time.perf_counter()
+                outcome = await client.send(index)
+                if outcome != "200":
+                    raise ValueError(f"aiohttp query {index} was answered {outcome}")
+                samples.append((time.perf_counter() - started) * 1000.0)
+            return samples
+
+    return asyncio.run(run())
 
 
 def warmup(gap_s: float) -> int:
@@ -228,6 +251,7 @@ def overhead(
         http = lean_client_ms(served.port, path, bodies, OVERHEAD_QUERIES)
         cpu = busiest_threads_us(cpu_before, thread_cpu_s(served.worker_pids()), OVERHEAD_QUERIES)
         share = share_line(totals_before, metrics_totals(served.base_url), statistics.mean(http))
+        library_p50 = statistics.median(aiohttp_ms(served.url, bodies, OVERHEAD_QUERIES))
         local_p50 = in_process_p50_ms(classifier, items, OVERHEAD_QUERIES)
         totals_before = metrics_totals(served.base_url)
         sparse_http = lean_client_ms(served.port, path, bodies, SPARSE_QUERIES, gap)
@@ -238,7 +262,8 @@ def overhead(
             f"overhead round {round_index + 1}: minimal-client HTTP p50 back to back {http_p50:.2f} ms, in-process "
             f"{local_p50:.2f} ms: +{http_p50 - local_p50:.2f} ms ({share}); {gap:g} s apart: HTTP "
             f"{sparse_http_p50:.2f}, in-process {sparse_local_p50:.2f} ms: +{sparse_http_p50 - sparse_local_p50:.2f} "
-            f"ms ({sparse_share}); the server's two busiest threads back to back: {cpu} µs CPU per query",
+            f"ms ({sparse_share}); the server's two busiest threads back to back: {cpu} µs CPU per query; aiohttp "
+            f"back to back {library_p50:.2f} ms (+{library_p50 - http_p50:.2f} over the minimal client)",
             flush=True,
         )
 

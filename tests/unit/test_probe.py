@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.probe import lean_client_ms, metrics_totals, share_line
+from loadtests.probe import aiohttp_ms, lean_client_ms, metrics_totals, share_line
 from models.loadgen import json_body
 from tests.loopback import answering
 
@@ -55,3 +55,11 @@ def test_share_line_splits_the_client_mean_by_the_servers_own_means() -> None:
     assert "server request 5.00, inference thread 4.00 ms: the server's share +2.00 ms" in line
     assert "with TCP: 1.00; handler and hand-offs: 1.00" in line
     assert share_line(before, before, client_mean_ms=6.0) == "the server recorded none of these queries"
+
+
+def test_the_client_library_latencies_come_from_aiohttp_back_to_back() -> None:
+    with answering(200, b"{}") as port:
+        latencies = aiohttp_ms(f"http://127.0.0.1:{port}/v1/text/classify", BODIES, queries=5)
+    assert len(latencies) == 5 and all(0 < ms < 1000 for ms in latencies)
+    with answering(503, b"{}") as port, pytest.raises(ValueError, match="answered 503"):
+        aiohttp_ms(f"http://127.0.0.1:{port}/v1/text/classify", BODIES, queries=5)
