@@ -3,8 +3,8 @@
 Hand-written on purpose: each request is one prepared `sendall` and the answer is read up to its Content-Length,
 so the client's own cost is a few microseconds. A client library's parsing would otherwise count as the server's
 time: aiohttp added -0.2 to +0.8 ms to the back-to-back p50 in session 35 (`python loadtests/probe.py --overhead`
-prints it), `http.client` 3.3-4.2 ms in an earlier session. Open-loop trials, which need many requests in flight, use aiohttp
-(`models.loadgen.HttpClient`).
+prints it), `http.client` 3.3-4.2 ms in an earlier session. Open-loop trials, which need many requests in flight,
+use aiohttp (`models.loadgen.HttpClient`).
 """
 
 from __future__ import annotations
