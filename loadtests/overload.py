@@ -62,6 +62,9 @@ def overload(task: str, rate: float, seconds: float) -> dict[str, object]:
     }
 
 
+SHED = "some requests shed with 503 (the offered rate is above capacity)"
+
+
 def checks(result: dict[str, object], reject_p99_ms: float) -> dict[str, bool]:
     """The criteria, by name. With no 503 at all the offered rate was within the machine's capacity: the shedding
     was not exercised, which fails too (offer more with --rate) rather than passing the 503 checks vacuously."""
@@ -69,7 +72,7 @@ def checks(result: dict[str, object], reject_p99_ms: float) -> dict[str, bool]:
     other = {k: v for k, v in outcomes.items() if k not in ("200", "503")}
     reject_p99 = dict(result["p99_ms_by_outcome"]).get("503")  # type: ignore[call-overload]
     return {
-        "some requests shed with 503 (the offered rate is above capacity)": reject_p99 is not None,
+        SHED: "503" in outcomes,
         "only 200 and 503 answers": not other,
         "every 503 has Retry-After": result["retry_after_missing"] == 0,
         f"503 p99 < {reject_p99_ms:g} ms": reject_p99 is not None and reject_p99 < reject_p99_ms,
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = checks(result, args.reject_p99_ms)
     for name, ok in verdicts.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    if not next(iter(verdicts.values())):
+    if not verdicts[SHED]:
         print(f"no request was refused: {args.rate:g} req/s is within this machine's capacity; offer more (--rate)")
     return 0 if all(verdicts.values()) else 1
 

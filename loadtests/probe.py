@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         trials = ServedTrials(served.url, bodies, settings)
         try:
             trials.warm_up()
-            single, _ = trials.single_stream()
+            single = trials.single_stream().http
             print(
                 f"workers {len(served.worker_pids())}, peak RSS {served.worker_peak_rss_mb()} MB, "
                 f"libtorch mapped: {served.workers_map('libtorch')}"

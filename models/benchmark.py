@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.harness import Job, measure_in_process
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> Run:
     """One (variant, threads): in process (offline, reference single-stream), then served over HTTP."""
     from models.served_measure import measure_served
+    from service.classifier import load_classifier
 
     local = measure_in_process(job, log)
     estimate = local.offline.throughput_rps or 1000.0 / local.single_stream.mean_ms
@@ -63,6 +65,7 @@ def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> Run:
         job.settings,
         job.threads,
         lambda line: log(f"  {line}"),
+        lambda: load_classifier(Path(job.model_dir), job.spec, threads=job.threads).probabilities,
     )
     return Run(
         threads=job.threads,
@@ -74,7 +77,7 @@ def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> Run:
         server_share=served.server_share,
         offline=local.offline,
         server=served.server,
-        in_process=InProcess(single_stream=local.single_stream),
+        in_process=InProcess(single_stream=local.single_stream, beside_http=served.beside_http),
     )
 
 
@@ -86,6 +89,9 @@ def run_summary(name: str, run: Run) -> str:
         or "no server targets"
     )
     share = "" if run.server_share is None else f" (served overhead {run.server_share.overhead_ms:.2f} ms)"
+    excess = run.in_process.http_excess_ms(single)
+    if excess is not None:
+        share += f", p50 {excess:+.2f} ms over the direct calls beside it"
     return (
         f"{name} @ {run.threads} thread(s): single-stream p50 {single.p50_ms:.2f} ms, "
         f"p99 {single.p99_ms:.2f} ms{share}; {servers}; offline {offline.throughput_rps:.1f} items/s "

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,6 +20,15 @@ from models.latency import latency_summary
 from models.loadgen import Body
 
 ANSWER_START_BYTES = 200  # of a refusal's body, quoted in the error
+BLOCK_QUERIES = 50  # HTTP queries between two blocks of direct calls: back to back within a block
+
+
+@dataclass(frozen=True)
+class SingleStream:
+    """`latency_summary`'s fields of the HTTP queries, and of the direct calls beside them (None: none made)."""
+
+    http: dict[str, Any]
+    direct: dict[str, Any] | None
 
 
 class LeanConnection:
@@ -105,19 +115,43 @@ def spans(
     return recorded
 
 
-def single_stream(connection: LeanConnection, min_samples: int, max_samples: int, max_seconds: float) -> dict[str, Any]:
+def single_stream(
+    connection: LeanConnection,
+    min_samples: int,
+    max_samples: int,
+    max_seconds: float,
+    direct: Callable[[int], object] | None = None,
+) -> SingleStream:
     """One query at a time, back to back: until max_samples, or max_seconds and min_samples; every one answered
-    200 (else ValueError names the query, its status and the start of its answer). `latency_summary`'s fields."""
-    samples: list[float] = []
+    200 (else ValueError names the query, its status and the start of its answer). With `direct` (the variant
+    called in this process on query i's item), every BLOCK_QUERIES HTTP queries are followed by as many direct
+    calls on the same items: both p50s come from the same seconds, so their difference is the served path's and
+    not the machine's drift between two measurements."""
+    http: list[float] = []
+    local: list[float] = []
     started = time.perf_counter()
-    while len(samples) < max_samples:
-        if len(samples) >= min_samples and time.perf_counter() - started >= max_seconds:
+    while len(http) < max_samples:
+        if len(http) >= min_samples and time.perf_counter() - started >= max_seconds:
             break
-        sent = time.perf_counter()
-        status, body = connection.post(len(samples))
-        expect_ok(status, body, len(samples))
-        samples.append((time.perf_counter() - sent) * 1000.0)
-    return latency_summary(samples)
+        for _ in range(min(BLOCK_QUERIES, max_samples - len(http))):
+            http.append(post_ok_ms(connection, len(http)))
+        if direct is not None:
+            local.extend(call_ms(direct, index) for index in range(len(local), len(http)))
+    return SingleStream(http=latency_summary(http), direct=latency_summary(local) if local else None)
+
+
+def post_ok_ms(connection: LeanConnection, index: int) -> float:
+    sent = time.perf_counter()
+    status, body = connection.post(index)
+    elapsed_ms = (time.perf_counter() - sent) * 1000.0
+    expect_ok(status, body, index)
+    return elapsed_ms
+
+
+def call_ms(call: Callable[[int], object], index: int) -> float:
+    started = time.perf_counter()
+    call(index)
+    return (time.perf_counter() - started) * 1000.0
 
 
 def expect_ok(status: int, body: bytes, index: int) -> None:

@@ -35,7 +35,9 @@ METHODS = Methods(
     "bisecting below it while it misses; queries issued within microseconds of their scheduled arrivals",
     offline="in process, full batches back to back through the service's classifier",
     memory="peak RSS (VmHWM) of the server's worker process",
-    in_process="the variant's classifier called directly in a fresh process (no HTTP, no batcher)",
+    in_process="the variant's classifier called directly (no HTTP, no batcher): in a fresh process of its own "
+    "(single-stream, offline), and in the measuring process in blocks of 50 alternating with the HTTP "
+    "single-stream's on the same items (beside_http: what the HTTP p50 is compared with)",
 )
 
 

@@ -164,6 +164,15 @@ def pooled_trial(
     return pooled.model_copy(update={"repeats_p99_ms": p99s, "p99_spread_ms": (min(p99s), max(p99s))})
 
 
+@dataclass(frozen=True)
+class ServedSingleStream:
+    """The HTTP single-stream, the direct calls alternated with it (None: none made), the server's split of it."""
+
+    http: LatencySummary
+    direct: LatencySummary | None
+    share: ServerShare | None
+
+
 class ServedTrials:
     """Trials against one running server, on an event loop of its own (the caller is synchronous)."""
 
@@ -192,23 +201,27 @@ class ServedTrials:
         gc.collect()
         gc.freeze()
 
-    def single_stream(self) -> tuple[LatencySummary, ServerShare | None]:
+    def single_stream(self, direct: Callable[[int], object] | None = None) -> ServedSingleStream:
         """Back-to-back one-item queries after a warm-up, from a minimal client (`models.lean_client`: the client
         library's own cost is not the server's), and the same queries split by the server's own timings (read
-        from /metrics before and after them)."""
+        from /metrics before and after them). With `direct` (the variant called in this process on query i's
+        item), blocks of direct calls alternate with the queries' blocks (`lean_client.single_stream`)."""
         s = self.settings
         address = urllib.parse.urlsplit(self.url)
         try:
             with LeanConnection(address.port or 80, address.path, self.client.bodies) as connection:
                 for index in range(s.warmup):
                     connection.post(index)
+                    if direct is not None:
+                        direct(index)
                 before = self.loop.run_until_complete(self._duration_totals())
-                summary = single_stream(connection, s.min_samples, s.max_samples, s.single_stream_seconds)
+                measured = single_stream(connection, s.min_samples, s.max_samples, s.single_stream_seconds, direct)
         except OSError as exc:  # refused, reset, closed or timed out: the server's log says why
             raise ValueError(f"single-stream over one connection: {exc!r}") from exc
-        latency = LatencySummary.model_validate(summary)
+        latency = LatencySummary.model_validate(measured.http)
         after = self.loop.run_until_complete(self._duration_totals())
-        return latency, server_share(before, after, latency.mean_ms)
+        beside = None if measured.direct is None else LatencySummary.model_validate(measured.direct)
+        return ServedSingleStream(http=latency, direct=beside, share=server_share(before, after, latency.mean_ms))
 
     def trial(self, rate_rps: float, bound_ms: float, repeat: int = 0) -> ServerTrial:
         """One Poisson trial at `rate_rps`, arrivals seeded by (seed + repeat, rate), on a drained server."""
@@ -305,6 +318,7 @@ class ServedMeasurement:
     """What the served half measured of one (variant, threads)."""
 
     single_stream: LatencySummary
+    beside_http: LatencySummary | None  # the variant called directly in blocks alternating with the single-stream's
     server_share: ServerShare | None  # the single-stream's queries split by the server's own timings
     server: list[ServerSearch]  # one per server target
     worker_peak_rss_mb: float
@@ -321,19 +335,21 @@ def measure_served(
     settings: MeasureSettings,
     threads: int,
     progress: Callable[[str], None],
+    load_direct: Callable[[], Callable[[list[Any]], object]] | None = None,
 ) -> ServedMeasurement:
-    """Serve `variant` for real and measure it over HTTP: single-stream, every server target, worker memory."""
+    """Serve `variant` for real and measure it over HTTP: single-stream (beside direct calls of the variant that
+    `load_direct` loads in this process), every server target, worker memory."""
     served = ServedVariant(task, kind, variant, {"SCENARIO_SERVE_THREADS": str(threads)})
     with served:
         progress(f"{variant}: serving on {served.base_url}; single-stream over HTTP")
         trials = ServedTrials(served.url, request_bodies(kind, items), settings)
         try:
             trials.warm_up()
-            latency, share = trials.single_stream()
-            progress(f"{variant}: HTTP single-stream p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms")
+            single = single_stream_beside(trials, items, load_direct)
+            progress(f"{variant}: HTTP single-stream {single_stream_text(single)}")
             # the search's first probe above the target: what the workers could do back to back, one item at a
             # time (never the in-process batch throughput, whose overload would only leave a backlog behind)
-            estimate_rps = min(estimate_rps, (os.cpu_count() or 1) * 1000.0 / latency.mean_ms)
+            estimate_rps = min(estimate_rps, (os.cpu_count() or 1) * 1000.0 / single.http.mean_ms)
             servers = []
             for target in targets:
                 progress(f"{variant}: server, p99 <= {target.p99_bound_ms:g} ms at {target.target_rps:g} rps")
@@ -345,9 +361,28 @@ def measure_served(
         peak = served.worker_peak_rss_mb()
         torch_imported = served.workers_map("libtorch")
     return ServedMeasurement(
-        single_stream=latency,
-        server_share=share,
+        single_stream=single.http,
+        beside_http=single.direct,
+        server_share=single.share,
         server=servers,
         worker_peak_rss_mb=peak,
         torch_imported=torch_imported,
     )
+
+
+def single_stream_beside(
+    trials: ServedTrials, items: Sequence[Any], load_direct: Callable[[], Callable[[list[Any]], object]] | None
+) -> ServedSingleStream:
+    """The single-stream, with the variant loaded here (then dropped) and called on each query's item."""
+    if load_direct is None:
+        return trials.single_stream()
+    infer = load_direct()
+    return trials.single_stream(lambda index: infer([items[index % len(items)]]))
+
+
+def single_stream_text(single: ServedSingleStream) -> str:
+    http = single.http
+    text = f"p50 {http.p50_ms:.2f} ms, p99 {http.p99_ms:.2f} ms"
+    if single.direct is None:
+        return text
+    return f"{text}; called directly beside it p50 {single.direct.p50_ms:.2f} ms"

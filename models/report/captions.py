@@ -11,7 +11,8 @@ from service.contracts.report import CapacityPlan, LiveHeader, ReportData, Scena
 VARIANTS_NOTE = (
     "★ on the Pareto front of single-stream p99 latency vs macro-F1. Served overhead: the HTTP single-stream's "
     "mean minus the time the same requests spent on the server's inference thread (its own metrics), i.e. HTTP, "
-    "middleware, handler, hand-offs and the client."
+    "middleware, handler, hand-offs and the client. p50 over in-process: the HTTP single-stream's p50 minus the "
+    "p50 of the variant called directly in the measuring process, in blocks alternating with the HTTP queries."
 )
 NO_VARIANTS = "No measured variants."
 REJECTED_NOTE = "Rejected by the quality gate (not measured):"

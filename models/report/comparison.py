@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.report.format import round_or_none
 from models.report.schema import QUANTILES
 from service.contracts import ScenarioMetrics
 from service.contracts.constraints import Limits
@@ -26,13 +27,9 @@ class Comparison:
             metric=self.metric,
             pick=self.pick,
             baseline=self.baseline,
-            ratio=_round(self.ratio, 3),
-            quality_delta_pt=_round(self.quality_delta_pt, 2),
+            ratio=round_or_none(self.ratio, 3),
+            quality_delta_pt=round_or_none(self.quality_delta_pt, 2),
         )
-
-
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def latency_quantile(constraints: Limits) -> str:

@@ -52,3 +52,7 @@ def fmt_points(delta: float | None) -> str:
         return "±0.0 pt"
     sign = "+" if rounded > 0 else MINUS
     return f"{sign}{abs(rounded):.1f} pt"
+
+
+def round_or_none(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)

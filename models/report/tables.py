@@ -28,6 +28,7 @@ VARIANT_COLUMNS = (
     "p95 ms",
     "p99 ms",
     "served overhead ms",
+    "p50 over in-process ms",
     "server max rate (rps)",
     "offline best (items/s)",
 )
@@ -87,6 +88,7 @@ def variant_cells(row: VariantRow) -> list[str]:
         fmt_ms(row.p95_ms),
         fmt_ms(row.p99_ms),
         fmt_num(row.served_overhead_ms, 2),
+        fmt_num(row.http_excess_ms, 2),
         server_cell(row.server),
         offline,
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from models.report.format import round_or_none
 from service.contracts import Run, TaskMeasurements, VariantMeasurements
 from service.contracts.report import RejectedRow, ServerRate, VariantRow
 
@@ -44,6 +45,7 @@ def variant_row(name: str, variant: VariantMeasurements, run: Run, best: float |
         p95_ms=single.p95_ms,
         p99_ms=single.p99_ms,
         served_overhead_ms=None if run.server_share is None else round(run.server_share.overhead_ms, 2),
+        http_excess_ms=round_or_none(run.in_process.http_excess_ms(single), 2),
         server=server_rates(run),
         offline_rps=offline.throughput_rps,
         offline_batch_size=offline.best_batch_size,

@@ -233,7 +233,17 @@ class ServerShare(Strict):
 
 
 class InProcess(Strict):
-    single_stream: LatencySummary
+    single_stream: LatencySummary = Field(description="in a fresh process of its own, before the server started")
+    beside_http: LatencySummary | None = Field(
+        None,
+        exclude_if=absent_if_none,
+        description="in the measuring process, in blocks alternating with the HTTP single-stream's on the same "
+        "items: what its p50 is compared with (None: not measured)",
+    )
+
+    def http_excess_ms(self, http: LatencySummary) -> float | None:
+        """The HTTP single-stream's p50 minus the p50 of the direct calls beside it: the served path's cost."""
+        return None if self.beside_http is None else http.p50_ms - self.beside_http.p50_ms
 
 
 class Run(Strict):

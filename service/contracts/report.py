@@ -177,6 +177,10 @@ class VariantRow(Strict):
     served_overhead_ms: float | None = Field(
         description="single-stream mean minus the inference thread's mean on the same requests (None: not recorded)"
     )
+    http_excess_ms: float | None = Field(
+        None,
+        description="single-stream p50 minus the p50 of the variant called directly beside it (None: not measured)",
+    )
     server: list[ServerRate]
     offline_rps: float | None
     offline_batch_size: int | None

@@ -146,12 +146,16 @@ def test_memory_and_single_stream_served_and_in_process(measured: Measured) -> N
         assert local.model_rss_mb == pytest.approx(local.peak_rss_mb - local.baseline_rss_mb, abs=0.11)
         assert run.memory.peak_rss_mb > 50  # the served worker: Python, BentoML, the runtime, the model
         assert run.method == METHODS
-        for single in (run.single_stream, run.in_process.single_stream):
+        beside = run.in_process.beside_http
+        assert beside is not None and beside.samples == run.single_stream.samples  # one direct call per query
+        for single in (run.single_stream, run.in_process.single_stream, beside):
             assert TINY.min_samples <= single.samples <= TINY.max_samples
             assert 0 < single.p50_ms <= single.p90_ms <= single.p95_ms <= single.p99_ms
             assert len(single.cdf_ms) == CDF_POINTS and single.cdf_ms == sorted(single.cdf_ms)
         # over HTTP a request costs more than the classifier called directly
         assert run.single_stream.p50_ms > run.in_process.single_stream.p50_ms
+        excess = run.in_process.http_excess_ms(run.single_stream)
+        assert excess == run.single_stream.p50_ms - beside.p50_ms  # its sign: noise, 20 samples of a tiny model
 
 
 def test_offline_throughput_per_batch_size(measured: Measured) -> None:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from models.lean_client import LeanConnection, single_stream, spans
+from models.lean_client import BLOCK_QUERIES, LeanConnection, single_stream, spans
 from models.loadgen import json_body
 from tests.loopback import answering
 
@@ -36,8 +36,30 @@ def test_an_answer_that_closes_the_connection_is_followed_by_a_new_one() -> None
 
 def test_single_stream_stops_at_max_samples_and_summarizes() -> None:
     with answering(200, b"{}") as port, LeanConnection(port, PATH, BODIES) as connection:
-        summary = single_stream(connection, min_samples=2, max_samples=7, max_seconds=60.0)
-    assert summary["samples"] == 7 and 0 < summary["p50_ms"] <= summary["p99_ms"]
+        measured = single_stream(connection, min_samples=2, max_samples=7, max_seconds=60.0)
+    assert measured.http["samples"] == 7 and 0 < measured.http["p50_ms"] <= measured.http["p99_ms"]
+    assert measured.direct is None
+
+
+def test_direct_calls_follow_each_block_of_http_queries_on_the_same_items() -> None:
+    order: list[tuple[str, int]] = []
+
+    class Recording(LeanConnection):
+        def post(self, index: int) -> tuple[int, bytes]:
+            order.append(("http", index))
+            return super().post(index)
+
+    def direct(index: int) -> None:
+        order.append(("direct", index))
+
+    with answering(200, b"{}") as port, Recording(port, PATH, BODIES) as connection:
+        measured = single_stream(
+            connection, min_samples=1, max_samples=BLOCK_QUERIES + 3, max_seconds=60.0, direct=direct
+        )
+    http_first = [("http", i) for i in range(BLOCK_QUERIES)] + [("direct", i) for i in range(BLOCK_QUERIES)]
+    rest = [("http", i) for i in range(BLOCK_QUERIES, BLOCK_QUERIES + 3)]
+    assert order == http_first + rest + [("direct", i) for i in range(BLOCK_QUERIES, BLOCK_QUERIES + 3)]
+    assert measured.direct is not None and measured.direct["samples"] == measured.http["samples"] == BLOCK_QUERIES + 3
 
 
 def test_a_refused_query_is_named_with_its_status_and_the_start_of_its_answer() -> None:
