@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.harness import Job, measure_in_process
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
 def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> Run:
     """One (variant, threads): in process (offline, reference single-stream), then served over HTTP."""
     from models.served_measure import measure_served
-    from service.classifier import load_classifier
 
     local = measure_in_process(job, log)
     estimate = local.offline.throughput_rps or 1000.0 / local.single_stream.mean_ms
@@ -65,7 +63,7 @@ def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> Run:
         job.settings,
         job.threads,
         lambda line: log(f"  {line}"),
-        lambda: load_classifier(Path(job.model_dir), job.spec, threads=job.threads).probabilities,
+        lambda: job.load_classifier().probabilities,
     )
     return Run(
         threads=job.threads,
@@ -73,11 +71,11 @@ def measure_run(job: Job, kind: str, log: Callable[[str], None]) -> Run:
         memory=Memory(
             peak_rss_mb=served.worker_peak_rss_mb, torch_imported=served.torch_imported, in_process=local.memory
         ),
-        single_stream=served.single_stream,
-        server_share=served.server_share,
+        single_stream=served.single_stream.http,
+        server_share=served.single_stream.share,
         offline=local.offline,
         server=served.server,
-        in_process=InProcess(single_stream=local.single_stream, beside_http=served.beside_http),
+        in_process=InProcess(single_stream=local.single_stream, beside_http=served.single_stream.direct),
     )
 
 

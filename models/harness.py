@@ -27,6 +27,8 @@ from service.contracts.measurements import LatencySummary, Offline, OfflineBatch
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+    from service.classifier import Classifier
+
 MIN_OFFLINE_BATCHES = 2
 CHILD_TIME_ALLOWANCE_S = 900.0  # loading, imports and slow models; on top of the planned measuring time
 EXIT_GRACE_S = 10.0  # a measuring process that has answered gets this long to exit before it is stopped
@@ -51,6 +53,12 @@ class Job:
     @property
     def label(self) -> str:
         return f"{self.name} @ {self.threads} thread{'s' if self.threads != 1 else ''}"
+
+    def load_classifier(self) -> Classifier:
+        """The variant loaded as the service loads it, with this job's intra-op threads."""
+        from service.classifier import load_classifier
+
+        return load_classifier(Path(self.model_dir), self.spec, threads=self.threads)
 
 
 @dataclass(frozen=True)
@@ -107,11 +115,9 @@ def offline(infer: Infer, items: Sequence[Any], settings: MeasureSettings) -> Of
 
 def run_job(job: Job, progress: Progress) -> InProcessMeasurement:
     """In process: load the variant as the service does, then single-stream and offline on it."""
-    from service.classifier import load_classifier
-
     baseline = peak_rss_mb()
     started = time.perf_counter()
-    classifier = load_classifier(Path(job.model_dir), job.spec, threads=job.threads)
+    classifier = job.load_classifier()
     infer = classifier.probabilities
     progress(f"{job.label}: loaded in {time.perf_counter() - started:.1f} s; in-process single-stream")
     latency = single_stream(infer, job.items, job.settings)

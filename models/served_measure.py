@@ -317,9 +317,7 @@ class ServedTrials:
 class ServedMeasurement:
     """What the served half measured of one (variant, threads)."""
 
-    single_stream: LatencySummary
-    beside_http: LatencySummary | None  # the variant called directly in blocks alternating with the single-stream's
-    server_share: ServerShare | None  # the single-stream's queries split by the server's own timings
+    single_stream: ServedSingleStream  # over HTTP, beside the variant called directly, split by the server
     server: list[ServerSearch]  # one per server target
     worker_peak_rss_mb: float
     torch_imported: bool  # whether any worker mapped libtorch
@@ -361,9 +359,7 @@ def measure_served(
         peak = served.worker_peak_rss_mb()
         torch_imported = served.workers_map("libtorch")
     return ServedMeasurement(
-        single_stream=single.http,
-        beside_http=single.direct,
-        server_share=single.share,
+        single_stream=single,
         server=servers,
         worker_peak_rss_mb=peak,
         torch_imported=torch_imported,
