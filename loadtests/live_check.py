@@ -1,17 +1,18 @@
 """Live against predicted: serve the checked-in selection as `make run` does, drive every server scenario at its
 target rate, and compare the live p50/p95/p99 with what `scenario-serve select` recorded for the pick.
 
-    python loadtests/live_check.py                    # 30 s per scenario, 3 trials each
-    python loadtests/live_check.py --seconds 10 --trials 1
+    python loadtests/live_check.py                    # 3 trials per scenario, each >= 30 s and >= 1,200 queries
+    python loadtests/live_check.py --seconds 10 --queries 100 --trials 1
     python loadtests/live_check.py --alone            # each pick served alone, as `measure` serves it
     python loadtests/live_check.py --route digits/realtime   # only that route (repeatable)
 
 One `bentoml serve service.app:ScenarioService` on loopback with service/selection.json (every routed variant
 loaded, the default workers and threads); each trial is open-loop Poisson at the scenario's `target_rps` with the
-scenario's test items. With --alone, each pick gets its own server whose routing file names only it (what
-`measure` does), which separates a gap the full service adds from drift of the machine. A scenario passes when
-the p99 of its trials' pooled latencies (as `measure` pools its repeats) is within its bound and within
---tolerance (15%) of the recorded p99. Exits 1 if any does not.
+scenario's test items, sized as `measure`'s repeats at that rate (at least 30 s and 1,200 queries: 60 s at 20 rps,
+so the p99s compared are each the 12th slowest of a trial, not the 6th). With --alone, each pick gets its own
+server whose routing file names only it (what `measure` does), which separates a gap the full service adds from
+drift of the machine. A scenario passes when the p99 of its trials' pooled latencies (as `measure` pools its
+repeats) is within its bound and within --tolerance (15%) of the recorded p99. Exits 1 if any does not.
 
 Beside each route's latencies, the inference thread's milliseconds per item during its trials (read from the
 server's own histograms before and after each trial) and during `measure`'s trials at the same rate (select records
@@ -181,7 +182,7 @@ def live_trial(url: str, bodies: list[Body], rate: float, settings: MeasureSetti
     trials = ServedTrials(url, bodies, settings)
     try:
         trials.warm_up()
-        return trials.repeated(rate, 1e9)
+        return trials.at_target(rate, 1e9)
     finally:
         trials.close()
 
@@ -189,8 +190,12 @@ def live_trial(url: str, bodies: list[Body], rate: float, settings: MeasureSetti
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--selection", type=Path, default=REPO_ROOT / "service" / "selection.json")
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of one trial")
-    parser.add_argument("--trials", type=int, default=3, help="trials per scenario (their pooled p99 counts)")
+    sized = MeasureSettings()  # measure's repeats at the target rate, which the prediction pooled
+    parser.add_argument("--seconds", type=float, default=sized.target_seconds, help="shortest trial (%(default)s)")
+    parser.add_argument(
+        "--queries", type=int, default=sized.target_queries, help="fewest queries per trial (%(default)s)"
+    )
+    parser.add_argument("--trials", type=int, default=sized.repeats, help="trials per scenario (pooled p99 counts)")
     parser.add_argument("--tolerance", type=float, default=0.15, help="relative p99 difference allowed")
     parser.add_argument("--alone", action="store_true", help="serve each pick alone, as `measure` does")
     parser.add_argument("--route", action="append", metavar="TASK/SCENARIO", help="check only this route")
@@ -199,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         selection = load_selection(args.selection)
     except SelectionError as exc:
         raise SystemExit(f"live_check: {exc}") from None
-    settings = MeasureSettings(trial_seconds=args.seconds, min_queries=1, repeats=args.trials)
+    settings = MeasureSettings(target_seconds=args.seconds, target_queries=args.queries, repeats=args.trials)
     results: dict[str, RouteCheck] = {}
     for route, url, scenario in endpoints(args.selection, chosen(server_scenarios(selection), args.route), args.alone):
         bodies = request_bodies(route.kind, test_items(route.task, 500, 0), scenario=scenario)

@@ -87,9 +87,11 @@ class MeasureSettings:
     max_samples: int = 1000
     single_stream_seconds: float = 10.0
     trial_seconds: float = 6.0
-    # The repeats at a server scenario's target rate are what select predicts and `live_check` checks: as long as
-    # live_check's trials (30 s; 6-s ones gave 120-240 queries, whose p99 is the 2nd-3rd slowest: noise).
+    # The repeats at a server scenario's target rate are what select predicts and `live_check` checks, sized alike:
+    # at least 30 s and 1,200 queries each (a p99 of 600 queries, 30 s at 20 rps, is the 6th slowest: the three
+    # repeats of one run spread about 15% around their pooled p99, the whole live-check tolerance).
     target_seconds: float = 30.0
+    target_queries: int = 1200
     min_queries: int = 200
     search_steps: int = 5
     repeats: int = 3
@@ -103,6 +105,7 @@ class MeasureSettings:
             "single_stream_seconds": self.single_stream_seconds,
             "trial_seconds": self.trial_seconds,
             "target_seconds": self.target_seconds,
+            "target_queries": self.target_queries,
             "min_queries": self.min_queries,
             "repeats": self.repeats,
             "offline_seconds": self.offline_seconds,
@@ -127,6 +130,7 @@ class MeasureSettings:
             single_stream_seconds=0.5,
             trial_seconds=1.0,
             target_seconds=1.0,
+            target_queries=30,
             min_queries=30,
             search_steps=2,
             repeats=1,
@@ -151,6 +155,7 @@ def settings_record(settings: MeasureSettings) -> MeasurementSettings:
         server=ServerSettings(
             trial_seconds=settings.trial_seconds,
             target_seconds=settings.target_seconds,
+            target_queries=settings.target_queries,
             min_queries=settings.min_queries,
             search_steps=settings.search_steps,
             repeats=settings.repeats,

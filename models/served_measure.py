@@ -229,22 +229,30 @@ class ServedTrials:
         run, use = self._run(rate, bound_ms, repeat)
         return pooled_trial(rate, [run], bound_ms, [use])
 
-    def repeated(self, rate_rps: float, bound_ms: float, seconds: float | None = None) -> ServerTrial:
+    def repeated(
+        self, rate_rps: float, bound_ms: float, seconds: float | None = None, min_queries: int | None = None
+    ) -> ServerTrial:
         """`settings.repeats` trials at `rate_rps` (each on a drained server, arrivals of its own), pooled; each
-        `seconds` long (default: `settings.trial_seconds`)."""
+        `seconds` long and at least `min_queries` queries (defaults: `settings.trial_seconds`, `.min_queries`)."""
         rate = self._rate(rate_rps)
-        timed = [self._run(rate, bound_ms, repeat, seconds) for repeat in range(self.settings.repeats)]
+        timed = [self._run(rate, bound_ms, repeat, seconds, min_queries) for repeat in range(self.settings.repeats)]
         return pooled_trial(rate, [run for run, _ in timed], bound_ms, [use for _, use in timed])
+
+    def at_target(self, rate_rps: float, bound_ms: float) -> ServerTrial:
+        """The repeats at a server scenario's target rate: what select predicts and `live_check` checks, both sized
+        by `settings.target_seconds` and `.target_queries`."""
+        return self.repeated(rate_rps, bound_ms, self.settings.target_seconds, self.settings.target_queries)
 
     @staticmethod
     def _rate(rate_rps: float) -> float:
         return max(round(rate_rps, 3), 0.001)
 
     def _run(
-        self, rate: float, bound_ms: float, repeat: int, seconds: float | None = None
+        self, rate: float, bound_ms: float, repeat: int, seconds: float | None = None, min_queries: int | None = None
     ) -> tuple[TrialRun, RuntimeUse | None]:
         """One trial on a drained server, and what its inference threads did meanwhile."""
-        count = query_count(rate, seconds or self.settings.trial_seconds, self.settings.min_queries)
+        s = self.settings
+        count = query_count(rate, seconds or s.trial_seconds, min_queries or s.min_queries)
         arrivals = poisson_arrivals(rate, count, trial_rng(self.settings.seed + repeat, rate))
 
         async def timed_trial() -> tuple[TrialRun, RuntimeUse | None]:
@@ -290,8 +298,8 @@ class ServedTrials:
         """Repeated trials at the target, the search for the highest rate within the bound, that rate confirmed."""
 
         def trial(rate: float) -> ServerTrial:
-            if rate == target.target_rps:  # the prediction: repeats as long as live_check's trials
-                return self.repeated(rate, target.p99_bound_ms, self.settings.target_seconds)
+            if rate == target.target_rps:  # the prediction: repeats sized as live_check's trials
+                return self.at_target(rate, target.p99_bound_ms)
             return self.trial(rate, target.p99_bound_ms)
 
         found = search_max_rate(

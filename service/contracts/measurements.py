@@ -58,6 +58,12 @@ class ServerSettings(Strict):
         exclude_if=absent_if_none,
         description="length of each repeated trial at the target rate (absent in older files: trial_seconds)",
     )
+    target_queries: int | None = Field(
+        None,
+        gt=0,
+        exclude_if=absent_if_none,
+        description="fewest queries in each repeated trial at the target rate (absent in older files: min_queries)",
+    )
     min_queries: int = Field(gt=0)
     search_steps: int = Field(ge=0)
     repeats: int = Field(gt=0)

@@ -37,7 +37,14 @@ def test_settings_validate_and_record_as_the_schema_says() -> None:
     assert record.model_dump(mode="json") == {
         "seed": 0,
         "single_stream": {"warmup": 10, "min_samples": 200, "max_samples": 1000, "max_seconds": 10.0},
-        "server": {"trial_seconds": 6.0, "target_seconds": 30.0, "min_queries": 200, "search_steps": 5, "repeats": 3},
+        "server": {
+            "trial_seconds": 6.0,
+            "target_seconds": 30.0,
+            "target_queries": 1200,
+            "min_queries": 200,
+            "search_steps": 5,
+            "repeats": 3,
+        },
         "service": {
             "threads": 1,
             "max_batch_size": 32,

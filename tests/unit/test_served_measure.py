@@ -193,10 +193,12 @@ def test_served_search_records_the_confirmed_rate_beside_the_search_s_lucky_one(
     """Single trials hold up to 60 req/s, repeated ones only up to 50: the record says both, and round-trips."""
     settings = MeasureSettings(repeats=3, search_steps=4, target_seconds=30.0)
     trials = ServedTrials("http://127.0.0.1:9/v1/text/classify", [json_body({"texts": ["hi"]})], settings)
-    repeat_lengths: dict[float, float | None] = {}
+    repeat_lengths: dict[float, tuple[float | None, int | None]] = {}
 
-    def repeated(rate: float, bound_ms: float, seconds: float | None = None) -> ServerTrial:
-        repeat_lengths[rate] = seconds
+    def repeated(
+        rate: float, bound_ms: float, seconds: float | None = None, min_queries: int | None = None
+    ) -> ServerTrial:
+        repeat_lengths[rate] = (seconds, min_queries)
         return record(rate, 10.0, rate <= 50.0)
 
     try:
@@ -205,8 +207,10 @@ def test_served_search_records_the_confirmed_rate_beside_the_search_s_lucky_one(
         search = trials.search(ServerTarget(p99_bound_ms=50.0, target_rps=10.0), estimate_rps=100.0)
     finally:
         trials.close()
-    # the target's repeats (the prediction live_check checks) are long; the confirmation's are trial_seconds
-    assert repeat_lengths.pop(10.0) == 30.0 and repeat_lengths and set(repeat_lengths.values()) == {None}
+    # the target's repeats (the prediction live_check checks) are long; the confirmation's are trial-sized
+    assert (
+        repeat_lengths.pop(10.0) == (30.0, 1200) and repeat_lengths and set(repeat_lengths.values()) == {(None, None)}
+    )
     assert search.search_max_rate_rps is not None and 50.0 < search.search_max_rate_rps <= 60.0
     assert search.at_max_rate is not None and 30.0 < search.max_rate_rps == search.at_max_rate.rate_rps <= 50.0
     assert search.unconfirmed and all(t.rate_rps > 50.0 and not t.meets_bound for t in search.unconfirmed)
