@@ -1,16 +1,21 @@
-"""The load generator's pure parts: seeded Poisson arrivals, the early-stop rule of a server trial, and how
-precisely queries are issued."""
+"""The load generator's pure parts: seeded Poisson arrivals, the early-stop rule of a server trial, how precisely
+queries are issued, and how long its pool keeps an idle connection."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import numpy as np
 import pytest
+import uvicorn
 
 from models.loadgen import (
     MAX_SPIN_S,
+    POOLED_IDLE_LIMIT_S,
     SPIN_CPU_SHARE,
+    HttpClient,
+    json_body,
     over_bound_limit,
     poisson_arrivals,
     spin_lead_s,
@@ -71,3 +76,18 @@ def test_waiting_for_an_arrival_never_returns_early_and_lets_other_work_run_mean
     early, ticks = asyncio.run(scenario())
     assert max(early) <= 0.0
     assert ticks > 20  # the polling yields to the loop: other tasks (answers arriving) are not held up
+
+
+def test_the_pool_drops_an_idle_connection_before_the_server_closes_it() -> None:
+    """uvicorn, under `bentoml serve`, closes keep-alive connections idle for its default; a pooled connection reused
+    just as it closes fails its query (ServerDisconnectedError): the pool's own idle limit must be shorter."""
+    server_idle_s = inspect.signature(uvicorn.Config).parameters["timeout_keep_alive"].default
+    assert POOLED_IDLE_LIMIT_S < server_idle_s
+
+    async def idle_limits() -> tuple[float | None, float | None]:
+        bodies = [json_body({"texts": ["hi"]})]
+        async with HttpClient("http://127.0.0.1:9/", bodies) as pooled:
+            async with HttpClient("http://127.0.0.1:9/", bodies, keep_alive=False) as fresh:
+                return pooled._session.connector._keepalive_timeout, fresh._session.connector._keepalive_timeout
+
+    assert asyncio.run(idle_limits()) == (POOLED_IDLE_LIMIT_S, None)
