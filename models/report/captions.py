@@ -51,13 +51,20 @@ def task_heading(name: str, task: TaskReport) -> str:
     return f"Task `{name}` ({', '.join(details)})"
 
 
+SERVER_LATENCY = (
+    "p99 at the target rate, the median of the repeated trials' p99s (the prediction live checks compare); beside "
+    "it their lowest-highest and the p99 of their latencies pooled, which the p99 bound is checked against"
+)
+
+
 def scenario_facts(scenario: ScenarioReport) -> list[tuple[str, str]]:
-    """The scenario's load, limits and objective as (label, text)."""
-    return [
+    """The scenario's load, limits and objective as (label, text); a server scenario's latency column explained."""
+    facts = [
         ("Load pattern", scenario.load),
         ("Constraints", ", ".join(scenario.constraints) or "none"),
         ("Objective", scenario.objective or "not recorded"),
     ]
+    return facts + [("Latency", SERVER_LATENCY)] if scenario.load_pattern == "server" else facts
 
 
 def verdict_text(feasible: bool | None) -> str:

@@ -53,6 +53,7 @@ def candidate_row(candidate: CandidateEvidence) -> CandidateRow:
         quality_drop=metric_of(metrics, "quality_drop"),
         latency_ms=metric_of(metrics, "latency_ms"),
         latency_spread_ms=None if metrics is None else metrics.p99_spread_ms,
+        latency_pooled_ms=None if metrics is None else metrics.p99_pooled_ms,
         throughput_rps=metric_of(metrics, "throughput_rps"),
         size_mb=metric_of(metrics, "size_mb"),
         memory_mb=metric_of(metrics, "memory_mb"),

@@ -127,6 +127,9 @@ class CandidateRow(Strict):
     latency_spread_ms: tuple[float, float] | None = Field(
         None, description="server: the lowest and highest p99 of the repeated trials at the target rate"
     )
+    latency_pooled_ms: float | None = Field(
+        None, description="server: the p99 of those trials' latencies pooled, what the p99 bound is checked against"
+    )
     throughput_rps: float | None
     size_mb: float | None
     memory_mb: float | None

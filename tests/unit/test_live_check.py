@@ -73,15 +73,32 @@ def test_a_hand_written_route_cannot_be_checked(selection: Selection) -> None:
         check(route, live_trial(10.0), tolerance=0.15)
 
 
-def test_the_table_shows_both_spreads(selection: Selection) -> None:
+def repeated(pooled_p99_ms: float, repeats_p99_ms: list[float]) -> ServerTrial:
+    spread = (min(repeats_p99_ms), max(repeats_p99_ms))
+    return live_trial(pooled_p99_ms).model_copy(update={"repeats_p99_ms": repeats_p99_ms, "p99_spread_ms": spread})
+
+
+def test_the_median_repeat_is_compared_and_the_pooled_p99_is_held_to_the_bound(selection: Selection) -> None:
     route = realtime(selection)
-    live = live_trial(20.0).model_copy(update={"p99_spread_ms": (18.0, 22.5)})
-    row = check(route, live, tolerance=0.15).table_row("sentiment/realtime")
-    assert "20.0 (18.0-22.5)" in row
+    evidence = route.select_evidence()
+    assert evidence is not None and evidence.metrics is not None and evidence.metrics.p99_ms is not None
+    predicted, bound = evidence.metrics.p99_ms, route.constraints.p99_latency_ms
+    assert bound is not None
+    slow_minute = repeated(predicted * 1.5, [predicted * 2.5, predicted * 1.05, predicted * 0.98])
+    result = check(route, slow_minute, tolerance=0.15)
+    assert result.within_tolerance and result.p99_off_pct == pytest.approx(5.0, abs=0.1)
+    over_bound = repeated(bound + 1, [bound * 0.5, bound * 0.5, bound * 2])
+    assert not check(route, over_bound, tolerance=10).within_bound
+
+
+def test_the_table_shows_both_spreads_and_pooled_p99s(selection: Selection) -> None:
+    route = realtime(selection)
+    row = check(route, repeated(25.0, [22.5, 18.0, 20.0]), tolerance=0.15).table_row("sentiment/realtime")
+    assert "20.0 (18.0-22.5; pooled 25.0)" in row
     evidence = route.select_evidence()
     assert evidence is not None and evidence.metrics is not None and evidence.metrics.p99_spread_ms is not None
     low, high = evidence.metrics.p99_spread_ms
-    assert f"({low:.1f}-{high:.1f})" in row
+    assert f"({low:.1f}-{high:.1f}" in row
 
 
 def with_runtime(route: ScenarioSelection, runtime_ms: float | None) -> ScenarioSelection:

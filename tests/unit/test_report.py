@@ -207,14 +207,15 @@ def test_a_server_candidate_shows_the_spread_of_its_repeated_trials(inputs: tupl
     measurements, selection, _ = copy.deepcopy(inputs)
     realtime = selection["tasks"]["sentiment"]["scenarios"]["realtime"]
     candidate = next(c for c in realtime["evidence"]["candidates"] if c["variant"] == INT8)
-    candidate["metrics"]["p99_spread_ms"] = [19.44, 31.01]
+    candidate["metrics"].update(p99_spread_ms=[19.44, 31.01], p99_pooled_ms=27.52)
     rendered = render_report(measurements, selection)
     row = next(
         c for c in rendered.json["tasks"]["sentiment"]["scenarios"]["realtime"]["candidates"] if c["variant"] == INT8
     )
-    assert row["latency_spread_ms"] == [19.44, 31.01]
+    assert (row["latency_spread_ms"], row["latency_pooled_ms"]) == ([19.44, 31.01], 27.52)
     latency = row["latency_ms"]
-    assert f"| {latency:.1f} (19.4-31.0) |" in rendered.markdown
+    assert f"| {latency:.1f} (19.4-31.0; pooled 27.5) |" in rendered.markdown
+    assert "the median of the repeated trials' p99s" in rendered.markdown
 
 
 def test_failure_without_a_measurement_says_so(inputs: tuple[dict, dict, dict]) -> None:

@@ -198,20 +198,38 @@ def test_measurements_with_a_renamed_key_fail_naming_it() -> None:
     assert f"{where}.max_rps: Extra inputs are not permitted" in message
 
 
-def test_a_server_pick_records_the_spread_of_its_repeated_trials_at_the_target() -> None:
-    repeated = variant(0.726, 24.0, 5.0, rate=300.0, p99_at_target=8.0, kind="onnx-int8")
-    at_target = repeated["runs"]["1"]["server"][0]["at_target"]
-    at_target.update(repeats_p99_ms=[7.1, 8.0, 9.4], p99_spread_ms=[7.1, 9.4])
-    server = {
-        "load": {"pattern": "server", "target_rps": 40},
-        "objective": "maximize_throughput",
-        "constraints": {"p99_latency_ms": 50},
-    }
-    metrics = pick(server, {"big-onnx-int8": repeated})["evidence"]["metrics"]
-    assert (metrics["p99_ms"], metrics["p99_spread_ms"]) == (8.0, [7.1, 9.4])
+SERVER_40 = {
+    "load": {"pattern": "server", "target_rps": 40},
+    "objective": "maximize_throughput",
+    "constraints": {"p99_latency_ms": 50},
+}
+
+
+def repeated_at_target(pooled_p99: float, repeats_p99: list[float]) -> dict[str, Any]:
+    """An INT8 variant whose three trials at 40 rps had these p99s, and this p99 of their latencies pooled."""
+    record = variant(0.726, 24.0, 5.0, rate=300.0, p99_at_target=pooled_p99, kind="onnx-int8")
+    at_target = record["runs"]["1"]["server"][0]["at_target"]
+    at_target.update(repeats_p99_ms=repeats_p99, p99_spread_ms=[min(repeats_p99), max(repeats_p99)])
+    return record
+
+
+def test_a_server_pick_predicts_the_median_repeat_p99_with_the_spread_and_the_pooled_p99_beside() -> None:
+    repeated = repeated_at_target(27.5, [32.5, 20.3, 19.9])  # one repeat in a slower minute sets the pooled p99
+    metrics = pick(SERVER_40, {"big-onnx-int8": repeated})["evidence"]["metrics"]
+    assert (metrics["p99_ms"], metrics["latency_ms"]) == (20.3, 20.3)
+    assert (metrics["p99_spread_ms"], metrics["p99_pooled_ms"]) == ([19.9, 32.5], 27.5)
     interactive = {"load": {"pattern": "single-stream"}, "objective": "minimize_latency"}
     single = pick(interactive, {"big-onnx-int8": repeated})["evidence"]["metrics"]
-    assert "p99_spread_ms" not in single  # written only where measured: older routing files stay valid
+    assert "p99_spread_ms" not in single and "p99_pooled_ms" not in single  # older routing files stay valid
+
+
+def test_the_p99_bound_caps_the_pooled_p99_not_the_median_repeat() -> None:
+    route = pick(SERVER_40, {"big-onnx-int8": repeated_at_target(55.0, [70.0, 40.0, 41.0])})
+    assert route["evidence"]["feasible"] is False
+    assert route["evidence"]["metrics"]["p99_ms"] == 41.0
+    failure = route["evidence"]["candidates"][0]["failures"][0]
+    assert (failure["constraint"], failure["value"], failure["excess"]) == ("p99_latency_ms", 55.0, 5.0)
+    assert pick(SERVER_40, {"big-onnx-int8": repeated_at_target(45.0, [70.0, 40.0, 41.0])})["evidence"]["feasible"]
 
 
 def test_a_pick_records_the_runtime_speed_its_latencies_were_measured_at() -> None:
