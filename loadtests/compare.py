@@ -16,6 +16,7 @@ writes it as JSON (--out). Needs the default variants in the model store (`scena
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,16 @@ def peer_bodies(kind: str, items: list[Any]) -> list[Body]:
     if kind == "text":
         return [json_body({"texts": [text]}) for text in items]
     return [multipart_body("images", [(png_bytes(image), "image/png")]) for image in items]
+
+
+def search_settings(quick: bool) -> MeasureSettings:
+    """The search's trials: 8 s each, repeats of three. The search starts at START_RPS, which is no scenario's target
+    rate, so its repeats there are sized as any other rate's, not as `measure`'s predictions (1,200 queries at
+    2 rps would be ten minutes a repeat)."""
+    if quick:
+        return MeasureSettings.quick()
+    trials = MeasureSettings(trial_seconds=8.0, search_steps=5, repeats=3)
+    return dataclasses.replace(trials, target_seconds=trials.trial_seconds, target_queries=trials.min_queries)
 
 
 def search(
@@ -198,7 +209,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = MeasureSettings.quick() if args.quick else MeasureSettings(trial_seconds=8.0, search_steps=5, repeats=3)
+    settings = search_settings(args.quick)
     sides = [side for side in SERVER_NAMES if side in args.servers]  # ours first, whatever the order given
     rows = [r for task in args.tasks for r in compare_task(task, sides, settings, args.bound_ms)]
     print(table(rows, args.bound_ms))

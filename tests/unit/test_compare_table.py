@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loadtests.compare import Comparison, ComparisonRow, realtime_pick, table
+from loadtests.compare import START_RPS, Comparison, ComparisonRow, realtime_pick, search_settings, table
+from models.served_measure import query_count
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,3 +44,10 @@ def test_the_checked_in_comparison_and_selection_read_as_typed_documents() -> No
     comparison = Comparison.model_validate(json.loads((REPO / "reports" / "comparison.json").read_text()))
     assert {row.server for row in comparison.rows} == {"scenario-serve", "naive BentoML peer"}
     assert realtime_pick("sentiment").startswith("sentiment-")
+
+
+def test_the_search_start_is_sized_as_an_ordinary_trial_not_as_a_prediction() -> None:
+    settings = search_settings(quick=False)
+    start = query_count(START_RPS, settings.target_seconds, settings.target_queries)
+    assert start == query_count(START_RPS, settings.trial_seconds, settings.min_queries)
+    assert start / START_RPS <= 4 * settings.trial_seconds  # 32 s a repeat at 2 rps, not 120
