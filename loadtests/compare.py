@@ -98,7 +98,7 @@ def peer_bodies(kind: str, items: list[Any]) -> list[Body]:
 def search_settings(quick: bool) -> MeasureSettings:
     """The search's trials: 8 s each, repeats of three. The search starts at START_RPS, which is no scenario's target
     rate, so its repeats there are sized as any other rate's, not as `measure`'s predictions (1,200 queries at
-    2 rps would be ten minutes a repeat)."""
+    2 rps, capped at four times 30 s, would be two minutes a repeat)."""
     if quick:
         return MeasureSettings.quick()
     trials = MeasureSettings(trial_seconds=8.0, search_steps=5, repeats=3)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from loadtests.compare import test_items  # noqa: E402
 from models.loadgen import Body  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
+from models.report.format import fmt_p99_spread  # noqa: E402
 from models.served import ENDPOINTS, MEASURE_SCENARIO, BentoServer, ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, request_bodies  # noqa: E402
 from service.contracts.evidence import ScenarioMetrics  # noqa: E402
@@ -90,26 +91,14 @@ class RouteCheck(BaseModel):
         verdict = "met" if self.within_bound else "BREACHED"
         return (
             f"| {key} | {self.variant} | {self.target_rps:g} rps | {ms(p.p50_ms)} / {ms(p.p95_ms)} / "
-            f"{p99_text(p.p99_ms, p.p99_spread_ms, p.p99_pooled_ms)} | {lv.p50_ms:.1f} / {lv.p95_ms:.1f} / "
-            f"{p99_text(lv.median_repeat_p99_ms, lv.p99_spread_ms, lv.p99_ms)} | {self.p99_off_pct:+.0f}% | "
+            f"{fmt_p99_spread(p.p99_ms, p.p99_spread_ms, p.p99_pooled_ms)} | {lv.p50_ms:.1f} / {lv.p95_ms:.1f} / "
+            f"{fmt_p99_spread(lv.median_repeat_p99_ms, lv.p99_spread_ms, lv.p99_ms)} | {self.p99_off_pct:+.0f}% | "
             f"p99 <= {self.p99_bound_ms:g} ms: {verdict} | {self.runtime.text()} |"
         )
 
 
 def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
-
-
-def p99_text(p99_ms: float | None, spread: tuple[float, float] | None, pooled_ms: float | None) -> str:
-    """`20.3 (19.9-32.5; pooled 27.5)`: the median repeat's p99 with the repeats' lowest and highest, and the p99
-    of their latencies pooled."""
-    if spread is None:
-        return ms(p99_ms)
-    return (
-        f"{ms(p99_ms)} ({spread[0]:.1f}-{spread[1]:.1f}"
-        + ("" if pooled_ms is None else f"; pooled {ms(pooled_ms)}")
-        + ")"
-    )
 
 
 TABLE_HEADER = (

@@ -16,6 +16,15 @@ def fmt_ms(value: float | None) -> str:
     return fmt_num(value, 1)
 
 
+def fmt_p99_spread(p99_ms: float | None, spread: tuple[float, float] | None, pooled_ms: float | None) -> str:
+    """`20.3 (19.9-32.5; pooled 27.5)`: a server scenario's median-repeat p99 with the repeats' lowest and highest
+    p99 and the p99 of their latencies pooled; the p99 alone where there were no repeats."""
+    if spread is None:
+        return fmt_ms(p99_ms)
+    pooled = "" if pooled_ms is None else f"; pooled {fmt_ms(pooled_ms)}"
+    return f"{fmt_ms(p99_ms)} ({fmt_ms(spread[0])}-{fmt_ms(spread[1])}{pooled})"
+
+
 def fmt_mb(value: float | None) -> str:
     return fmt_num(value, 1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from models.report.format import DASH, fmt_f1, fmt_mb, fmt_ms, fmt_num, fmt_plain, fmt_rate
+from models.report.format import DASH, fmt_f1, fmt_mb, fmt_ms, fmt_num, fmt_p99_spread, fmt_plain, fmt_rate
 from service.contracts.report import (
     CandidateRow,
     LiveEntry,
@@ -95,13 +95,8 @@ def variant_cells(row: VariantRow) -> list[str]:
 
 
 def latency_cell(row: CandidateRow) -> str:
-    """`20.3 (19.9-32.5; pooled 27.5)`: a server scenario's p99 (the median of its repeated trials' p99s) with
-    their spread and the p99 of their latencies pooled (what the bound is checked against)."""
-    spread, pooled = row.latency_spread_ms, row.latency_pooled_ms
-    if spread is None:
-        return fmt_ms(row.latency_ms)
-    beside = f"{fmt_ms(spread[0])}-{fmt_ms(spread[1])}" + ("" if pooled is None else f"; pooled {fmt_ms(pooled)}")
-    return f"{fmt_ms(row.latency_ms)} ({beside})"
+    """A candidate's headline latency; a server scenario's with its repeats' spread and pooled p99."""
+    return fmt_p99_spread(row.latency_ms, row.latency_spread_ms, row.latency_pooled_ms)
 
 
 def candidate_cells(row: CandidateRow) -> list[str]:
