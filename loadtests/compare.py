@@ -33,7 +33,7 @@ from models.served import BentoServer, ServedVariant  # noqa: E402
 from models.served_measure import ServedTrials, png_bytes, request_bodies  # noqa: E402
 from service.contracts import ServerSearch  # noqa: E402
 from service.contracts.measurements import ServerTrial  # noqa: E402
-from service.routing import load_selection  # noqa: E402
+from service.routing import ScenarioSelection, load_selection  # noqa: E402
 
 PEER_FILE = "loadtests/naive_peer.py"
 START_RPS = 2.0  # the first trial's rate; the search doubles up from it or bisects down to 0
@@ -78,8 +78,12 @@ PEERS = {
 }
 
 
+def realtime_route(task: str) -> ScenarioSelection:
+    return load_selection(REPO_ROOT / "service" / "selection.json").tasks[task].scenarios["realtime"]
+
+
 def realtime_pick(task: str) -> str:
-    return load_selection(REPO_ROOT / "service" / "selection.json").tasks[task].scenarios["realtime"].variant
+    return realtime_route(task).variant
 
 
 def test_items(task: str, count: int, seed: int) -> list[Any]:
