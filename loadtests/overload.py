@@ -24,7 +24,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from loadtests.compare import PEERS, realtime_pick, realtime_route, test_items  # noqa: E402
+from loadtests.compare import PEERS, realtime_route, test_items  # noqa: E402
 from models.loadgen import poisson_arrivals, poisson_trial, trial_rng  # noqa: E402
 from models.measure_plan import MeasureSettings  # noqa: E402
 from models.served import ServedVariant  # noqa: E402
@@ -59,9 +59,8 @@ def default_rate(route: ScenarioSelection) -> float:
     return max(MIN_RATE_RPS, OVER_CAPACITY * measured) if measured else MIN_RATE_RPS
 
 
-def overload(task: str, rate: float, seconds: float) -> dict[str, object]:
+def overload(task: str, variant: str, rate: float, seconds: float) -> dict[str, object]:
     kind = PEERS[task].kind
-    variant = realtime_pick(task)
     with ServedVariant(task, kind, variant) as served:
         trials = ServedTrials(served.url, request_bodies(kind, test_items(task, 500, 0)), MeasureSettings())
         try:
@@ -103,8 +102,9 @@ def checks(result: dict[str, object], reject_p99_ms: float) -> dict[str, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    rate = args.rate if args.rate is not None else round(default_rate(realtime_route(args.task)))
-    result = overload(args.task, rate, args.seconds)
+    route = realtime_route(args.task)  # read once: the variant served and the rate it is offered come from one file
+    rate = args.rate if args.rate is not None else round(default_rate(route))
+    result = overload(args.task, route.variant, rate, args.seconds)
     print(json.dumps(result, indent=2))
     verdicts = checks(result, args.reject_p99_ms)
     for name, ok in verdicts.items():
