@@ -31,6 +31,7 @@ from models.loadgen import (
     summarize_trials,
     trial_rng,
 )
+from models.measure_plan import served_config
 from models.served import ServedVariant, ServerError
 from models.server_share import DurationTotals, RuntimeUse, duration_totals, ms_per_item, runtime_use, server_share
 from service.contracts import ServerSearch
@@ -183,6 +184,8 @@ class ServedTrials:
         self.loop = asyncio.new_event_loop()
         self.client = HttpClient(url, bodies)
         self.idle_s: float | None = None  # a lone request's latency on the idle server, measured after warm-up
+        self.shedding_hold_s = served_config().shedding_hold_s or 0.0
+        self.refused = False  # whether the last trial was answered some 503s (its server may still shed)
         self.loop.run_until_complete(self.client.__aenter__())
 
     def close(self) -> None:
@@ -259,6 +262,7 @@ class ServedTrials:
             await self._settle()
             before = await self._duration_totals()
             run = await run_trial(self.client.send, arrivals, bound_ms)
+            self.refused = "503" in run.outcomes
             return run, runtime_use(before, await self._duration_totals())
 
         return self.loop.run_until_complete(timed_trial())
@@ -266,15 +270,19 @@ class ServedTrials:
     async def _settle(self) -> None:
         """Wait until no worker has queued items and a lone request is answered about as fast as when idle: a
         trial that overloaded the server (stopped early, its clients gone) leaves work behind in every worker,
-        which would otherwise land in the next trial."""
+        which would otherwise land in the next trial. After 503s, then `shedding_hold_s` without requests: a worker
+        that shed (`service.shedding`) ends it on its next request, not in the middle of the next trial."""
         loop = asyncio.get_running_loop()
         if self.idle_s is None:
             self.idle_s = statistics.median([await self._lone_request_s(loop) for _ in range(5)])
         deadline = loop.time() + SETTLE_LIMIT_S
         while loop.time() < deadline:
             if await self._queued_items() == 0 and await self._lone_request_s(loop) <= SETTLED_FACTOR * self.idle_s:
-                return
+                break
             await asyncio.sleep(SETTLE_PAUSE_S)
+        if self.refused:
+            await asyncio.sleep(self.shedding_hold_s)
+            self.refused = False
 
     async def _duration_totals(self) -> DurationTotals | None:
         """The server's request and inference duration totals; None when /metrics cannot be read or parsed (the

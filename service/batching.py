@@ -16,8 +16,9 @@ to form larger batches (a throughput setting; 0 by default).
 
 The queue is bounded twice: by items (`max_queue_items`) and by the expected wait of a new item (queued items x the
 measured seconds per item / the threads, `max_queue_wait_s`). A request that would exceed either is refused at once with
-`Overloaded` (503 with Retry-After): under overload the excess is shed quickly while admitted requests keep their
-latency, instead of every request waiting longer and longer.
+`Overloaded` (503 with Retry-After): the excess is shed quickly instead of every request waiting longer and longer.
+A refusal at `max_queue_wait_s` or `max_queue_items` starts shedding (`service.shedding`): while the overload lasts
+the expected-wait bound is the tighter `shedding_queue_wait_s`, so that admitted requests keep their latency.
 
 No work for nobody: a request may carry a deadline (event-loop time). One whose deadline is nearer than its
 expected wait is refused at once (504); queued items whose deadline has passed, or whose request was cancelled
@@ -43,6 +44,7 @@ from service.classifier import Inference
 from service.config import DEFAULTS
 from service.errors import Overloaded, RequestTimeout
 from service.hot_pool import HotThreadPool
+from service.shedding import LoadShedder
 
 COST_WINDOW = 16  # recent batches whose median seconds per item is the cost estimate (one slow batch moves it not)
 MIN_RETRY_AFTER_S = 1  # Retry-After is whole seconds (RFC 9110)
@@ -67,6 +69,8 @@ class BatchLimits:
     max_latency_s: float = DEFAULTS.max_latency_ms / 1000.0
     max_queue_items: int = DEFAULTS.max_queue_items
     max_queue_wait_s: float = DEFAULTS.max_queue_wait_ms / 1000.0
+    shedding_queue_wait_s: float = DEFAULTS.shedding_queue_wait_ms / 1000.0  # the bound while shedding
+    shedding_hold_s: float = DEFAULTS.shedding_hold_s  # shortest shedding, the window judging its end (0: never)
     concurrency: int = DEFAULTS.batch_concurrency()  # batches that may run at once, each on its own thread
 
 
@@ -95,7 +99,11 @@ class MicroBatcher:
         self._running_items = 0
         self._running_batches: set[asyncio.Task[None]] = set()  # batches started by the batch loop
         self._busy_threads = 0
+        self._shedder = LoadShedder(limits.shedding_hold_s)
+        self._shedding_published = False
+        self._shedding_check: asyncio.TimerHandle | None = None
         self._queued_gauge = metrics.labelled(metrics.QUEUED_ITEMS, variant=name)
+        self._shedding_gauge = metrics.labelled(metrics.SHEDDING, variant=name)
         self._batch_sizes = metrics.labelled(metrics.BATCH_SIZE, variant=name)
         self._inference_seconds = metrics.labelled(metrics.INFERENCE_DURATION, variant=name)
         self._wakeup: asyncio.Event | None = None
@@ -127,19 +135,29 @@ class MicroBatcher:
             return limits.max_batch_size
         return max(1, min(limits.max_batch_size, int(limits.max_batch_s / per_item)))
 
+    def queue_wait_bound_s(self, shedding: bool) -> float:
+        """The expected wait beyond which a request is refused: `max_queue_wait_s`, or while shedding the tighter
+        of it and `shedding_queue_wait_s`."""
+        limits = self.limits
+        return min(limits.max_queue_wait_s, limits.shedding_queue_wait_s) if shedding else limits.max_queue_wait_s
+
     def admit(self, count: int, seconds_left: float | None = None) -> None:
         """Refuse (Overloaded) a request of `count` items that the bounded queue cannot take, and (RequestTimeout)
         one whose deadline, `seconds_left` from now, is nearer than its expected wait."""
+        now = time.monotonic()
+        shedding = self._shedding(now)
         limits = self.limits
         if self._queued_items + count > limits.max_queue_items:
-            self._refuse("queue_items", f"{self._queued_items} items queued; at most {limits.max_queue_items}")
-        if self._queued_items + self._running_items == 0:
-            return  # an idle runtime starts at once: nothing ahead to wait for
+            self._refuse(now, "queue_items", f"{self._queued_items} items queued; at most {limits.max_queue_items}")
+        if self._queued_items + self._running_items > 0:  # an idle runtime starts at once: nothing ahead to wait for
+            self._admit_wait(now, count, self.queue_wait_bound_s(shedding), seconds_left)
+        self._shedder.record(now, refused=False)
+
+    def _admit_wait(self, now: float, count: int, bound: float, seconds_left: float | None) -> None:
         wait = self.expected_wait_s(count)
-        if wait > limits.max_queue_wait_s:
-            self._refuse(
-                "queue_wait", f"expected wait {wait * 1000:.0f} ms; at most {limits.max_queue_wait_s * 1000:.0f} ms"
-            )
+        if wait > bound:
+            reason = "shedding" if bound < self.limits.max_queue_wait_s else "queue_wait"
+            self._refuse(now, reason, f"expected wait {wait * 1000:.0f} ms; at most {bound * 1000:.0f} ms ({reason})")
         if seconds_left is not None and wait > seconds_left:
             metrics.REJECTIONS.labels(variant=self.name, reason="deadline").inc()
             raise RequestTimeout(
@@ -148,8 +166,31 @@ class MicroBatcher:
                 limit=round(max(seconds_left, 0) * 1000),
             )
 
-    def _refuse(self, reason: str, detail: str) -> None:
+    def _shedding(self, now: float) -> bool:
+        """Whether the variant sheds now, published as `scenario_serve_shedding` when that changed."""
+        shedding = self._shedder.active(now)
+        if shedding != self._shedding_published:
+            self._shedding_gauge.set(int(shedding))
+            self._shedding_published = shedding
+            if shedding:
+                self._recheck_shedding_later()
+        return shedding
+
+    def _recheck_shedding_later(self) -> None:
+        """While shedding, look again every `shedding_hold_s`: the gauge returns to 0 when requests stop coming."""
+        loop = asyncio.get_running_loop()
+        self._shedding_check = loop.call_later(self.limits.shedding_hold_s, self._recheck_shedding)
+
+    def _recheck_shedding(self) -> None:
+        if self._shedding(time.monotonic()):
+            self._recheck_shedding_later()
+
+    def _refuse(self, now: float, reason: str, detail: str) -> None:
         metrics.REJECTIONS.labels(variant=self.name, reason=reason).inc()
+        self._shedder.record(now, refused=True)
+        if reason != "shedding":
+            self._shedder.overflowed(now)
+            self._shedding(now)
         retry_after = max(MIN_RETRY_AFTER_S, math.ceil(self.expected_wait_s()))
         raise Overloaded(f"{self.name} is overloaded ({detail}); retry later", retry_after_s=retry_after)
 
@@ -206,6 +247,8 @@ class MicroBatcher:
                 pass
         self._worker = None
         self._running_batches.clear()
+        if self._shedding_check is not None:
+            self._shedding_check.cancel()
         while self._queue:
             self._queue.popleft().future.cancel()
         self._queued_items = 0

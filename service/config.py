@@ -75,7 +75,22 @@ class ServiceConfig(BaseModel):
     )
     max_queue_items: int = Field(256, ge=1, description="items queued per variant; beyond it requests get 503")
     max_queue_wait_ms: float = Field(
-        100.0, gt=0, description="expected queueing wait per variant beyond which requests get 503 + Retry-After"
+        50.0,
+        gt=0,
+        description="expected queueing wait per variant beyond which requests get 503 + Retry-After (a burst within "
+        "it is absorbed; a refusal at it starts shedding)",
+    )
+    shedding_queue_wait_ms: float = Field(
+        10.0,
+        gt=0,
+        description="the tighter expected-wait bound while a variant sheds: from a refusal at max_queue_items or "
+        "max_queue_wait_ms until the overload ended (service.shedding), so that admitted requests keep their latency",
+    )
+    shedding_hold_s: float = Field(
+        1.0,
+        ge=0,
+        description="shortest shedding, and the window over which its end is judged: it ends once under a fifth of "
+        "that window's requests were refused (0: never shed at the tighter bound)",
     )
     breaker_failures: int = Field(
         5, ge=1, description="inference failures in a row after which a variant's circuit opens (its route falls back)"

@@ -18,6 +18,7 @@ VARIANT_INFO = "scenario_serve_variant_info"
 SELECTION_RELOADS = "scenario_serve_selection_reloads_total"
 REJECTIONS = "scenario_serve_rejections_total"
 QUEUED_ITEMS = "scenario_serve_queued_items"
+SHEDDING = "scenario_serve_shedding"
 DROPPED_ITEMS = "scenario_serve_dropped_items_total"
 INFERENCE_FAILURES = "scenario_serve_inference_failures_total"
 FALLBACKS = "scenario_serve_fallbacks_total"
@@ -39,6 +40,7 @@ ALL_METRIC_NAMES = (
     SELECTION_RELOADS,
     REJECTIONS,
     QUEUED_ITEMS,
+    SHEDDING,
     DROPPED_ITEMS,
     INFERENCE_FAILURES,
     FALLBACKS,

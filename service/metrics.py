@@ -127,8 +127,15 @@ SELECTION_RELOADS = Counter(
 
 REJECTIONS = Counter(
     names.REJECTIONS,
-    "Requests refused with 503 because a variant's queue was full (reason: queue_items or queue_wait)",
+    "Requests refused with 503 because a variant's queue was full (reason: queue_items, queue_wait, or shedding = "
+    "over the tighter bound while the variant sheds)",
     ["variant", "reason"],
+)
+SHEDDING = Gauge(
+    names.SHEDDING,
+    "1 while a variant sheds (admits only requests within the tighter shedding bound: service.shedding), else 0",
+    ["variant"],
+    multiprocess_mode="livemax",
 )
 QUEUED_ITEMS = Gauge(
     names.QUEUED_ITEMS,

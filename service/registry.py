@@ -86,6 +86,8 @@ def batch_limits(config: ServiceConfig) -> BatchLimits:
         max_latency_s=config.max_latency_ms / 1000.0,
         max_queue_items=config.max_queue_items,
         max_queue_wait_s=config.max_queue_wait_ms / 1000.0,
+        shedding_queue_wait_s=config.shedding_queue_wait_ms / 1000.0,
+        shedding_hold_s=config.shedding_hold_s,
         concurrency=config.batch_concurrency(),
     )
 

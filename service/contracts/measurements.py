@@ -92,6 +92,16 @@ class ServedSettings(Strict):
         description="a batch's expected run time that caps its items (absent in files measured before it was a "
         "setting: no cap)",
     )
+    shedding_queue_wait_ms: float | None = Field(
+        None,
+        gt=0,
+        exclude_if=absent_if_none,
+        description="the expected-wait bound while a variant sheds (absent in files measured before it was a "
+        "setting: no shedding)",
+    )
+    shedding_hold_s: float | None = Field(
+        None, ge=0, exclude_if=absent_if_none, description="shortest shedding, and the window judging its end"
+    )
 
 
 class OfflineSettings(Strict):

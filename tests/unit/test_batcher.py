@@ -38,8 +38,17 @@ class Recorder:
 
 def limits(**overrides: float) -> BatchLimits:
     """One batch at a time unless `concurrency` says otherwise (the service's default is one per CPU), batches capped
-    by `max_batch_size` alone unless `max_batch_s` says otherwise (the fake runtime's cost is the test's timing)."""
-    settings = {"max_batch_size": 4, "max_batch_s": 0.0, "max_latency_s": 0.0, "concurrency": 1, **overrides}
+    by `max_batch_size` alone unless `max_batch_s` says otherwise (the fake runtime's cost is the test's timing), a
+    100 ms queue and no shedding unless `shedding_hold_s` says otherwise."""
+    settings = {
+        "max_batch_size": 4,
+        "max_batch_s": 0.0,
+        "max_latency_s": 0.0,
+        "concurrency": 1,
+        "max_queue_wait_s": 0.1,
+        "shedding_hold_s": 0.0,
+        **overrides,
+    }
     return BatchLimits(**settings)  # type: ignore[arg-type]
 
 
@@ -416,3 +425,77 @@ def test_inference_duration_is_the_inference_threads_time_and_the_learned_cost_i
     assert REGISTRY.get_sample_value(f"{INFERENCE_DURATION}_count", labels) == 1
     assert 0.045 <= REGISTRY.get_sample_value(f"{INFERENCE_DURATION}_sum", labels) < 0.12  # type: ignore[operator]
     assert learned is not None and learned >= 0.15  # a request waits for the loop too: admission counts it
+
+
+def shedding_gauge(variant: str) -> float | None:
+    from prometheus_client import REGISTRY
+
+    from service.metric_names import SHEDDING
+
+    return REGISTRY.get_sample_value(SHEDDING, {"variant": variant})
+
+
+def rejections(variant: str, reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    from service.metric_names import REJECTIONS
+
+    return REGISTRY.get_sample_value(REJECTIONS, {"variant": variant, "reason": reason}) or 0.0
+
+
+async def queued_behind_a_running_batch(batcher: MicroBatcher, recorder: Recorder, queued: int) -> list[bool]:
+    """Submit `queued` one-item requests while one runs (held by the gate), at 20 ms per item (as if measured): the
+    k-th expects (1 + k) x 20 ms. Which of all were refused (Overloaded)."""
+    batcher._costs.clear()
+    batcher._costs.extend([0.02] * 16)
+    recorder.gate = threading.Event()
+    running = asyncio.ensure_future(batcher.submit([0]))
+    await asyncio.sleep(0.02)
+    waiting = [asyncio.ensure_future(batcher.submit([i])) for i in range(1, queued + 1)]
+    await asyncio.sleep(0.01)
+    recorder.gate.set()
+    results = await asyncio.gather(running, *waiting, return_exceptions=True)
+    assert not any(isinstance(result, Exception) and not isinstance(result, Overloaded) for result in results)
+    return [isinstance(result, Overloaded) for result in results]
+
+
+def test_a_refusal_at_the_queue_bound_starts_shedding_at_the_tighter_bound_until_the_overload_ends() -> None:
+    name = "v-shedding"
+    recorder = Recorder()
+    settings = limits(max_batch_size=1, max_queue_wait_s=0.1, shedding_queue_wait_s=0.03, shedding_hold_s=0.2)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(name, recorder, settings)
+        try:
+            assert await queued_behind_a_running_batch(batcher, recorder, 1) == [False, False]  # 40 ms <= 100 ms
+            assert shedding_gauge(name) in (None, 0)
+            # 40, 60, 80, 100 ms admitted; 120 ms refused at the queue bound, which starts shedding; so is the next
+            assert await queued_behind_a_running_batch(batcher, recorder, 6) == [False] * 5 + [True] * 2
+            assert rejections(name, "queue_wait") == 1 and rejections(name, "shedding") == 1
+            assert shedding_gauge(name) == 1
+            assert await queued_behind_a_running_batch(batcher, recorder, 1) == [False, True]  # 40 ms > 30 ms now
+            await asyncio.sleep(0.5)  # no request for longer than the hold: the re-check ends shedding
+            assert shedding_gauge(name) == 0
+            assert await queued_behind_a_running_batch(batcher, recorder, 1) == [False, False]  # 100 ms again
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_with_a_hold_of_zero_a_refusal_never_starts_shedding() -> None:
+    name = "v-no-shedding"
+    recorder = Recorder()
+    settings = limits(max_batch_size=1, max_queue_wait_s=0.05, shedding_queue_wait_s=0.001, shedding_hold_s=0.0)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(name, recorder, settings)
+        try:
+            assert await queued_behind_a_running_batch(batcher, recorder, 3) == [False, False, True, True]
+            assert await queued_behind_a_running_batch(batcher, recorder, 1) == [False, False]  # 40 ms <= 50 ms
+        finally:
+            await batcher.close()
+
+    asyncio.run(scenario())
+    assert rejections(name, "queue_wait") == 2 and rejections(name, "shedding") == 0
+    assert shedding_gauge(name) in (None, 0)

@@ -20,7 +20,8 @@ def test_defaults():
     assert (config.threads, config.max_items, config.max_text_chars) == (1, 64, 2000)
     assert (config.max_image_bytes, config.max_image_pixels) == (5 * 1024 * 1024, 4096 * 4096)
     assert (config.max_batch_size, config.max_latency_ms, config.variants) == (32, 0.0, None)
-    assert (config.max_queue_items, config.max_queue_wait_ms, config.max_batch_tokens) == (256, 100.0, 2048)
+    assert (config.max_queue_items, config.max_queue_wait_ms, config.max_batch_tokens) == (256, 50.0, 2048)
+    assert (config.shedding_queue_wait_ms, config.shedding_hold_s) == (10.0, 1.0)
 
 
 def test_values_from_environment():

@@ -51,9 +51,11 @@ def test_settings_validate_and_record_as_the_schema_says() -> None:
             "max_latency_ms": 0.0,
             "max_batch_tokens": 2048,
             "max_queue_items": 256,
-            "max_queue_wait_ms": 100.0,
+            "max_queue_wait_ms": 50.0,
             "concurrent_batches": len(os.sched_getaffinity(0)),  # the default: one per CPU of the process
             "max_batch_ms": 25.0,
+            "shedding_queue_wait_ms": 10.0,
+            "shedding_hold_s": 1.0,
         },
         "offline": {"batch_sizes": [1, 8, 32], "max_seconds": 4.0},
     }

@@ -3,6 +3,7 @@ a p99 bound (on a queue-like model of a server), and repeated trials pooled into
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from models.loadgen import TrialRun, json_body
-from models.measure_plan import MeasureSettings, ServerTarget
+from models.measure_plan import MeasureSettings, ServerTarget, served_config
 from models.served_measure import (
     MAX_DOUBLINGS,
     ServedTrials,
@@ -215,3 +216,31 @@ def test_served_search_records_the_confirmed_rate_beside_the_search_s_lucky_one(
     assert search.at_max_rate is not None and 30.0 < search.max_rate_rps == search.at_max_rate.rate_rps <= 50.0
     assert search.unconfirmed and all(t.rate_rps > 50.0 and not t.meets_bound for t in search.unconfirmed)
     assert ServerSearch.model_validate_json(search.model_dump_json()) == search
+
+
+def test_after_a_trial_answered_503s_the_next_one_waits_a_shedding_hold_first() -> None:
+    """A worker that shed ends it on its first request after a quiet `shedding_hold_s`: the settle waits that long
+    after refusals (and only then), so the next trial does not meet the tighter bound."""
+    trials = ServedTrials("http://127.0.0.1:9/v1/text/classify", [json_body({"texts": ["hi"]})], MeasureSettings())
+
+    async def drained() -> float:
+        return 0.0
+
+    async def fast(loop: object) -> float:
+        return 0.001
+
+    def settle_seconds() -> float:
+        started = time.perf_counter()
+        trials.loop.run_until_complete(trials._settle())
+        return time.perf_counter() - started
+
+    try:
+        trials._queued_items = drained  # type: ignore[method-assign]
+        trials._lone_request_s = fast  # type: ignore[method-assign,assignment]
+        trials.idle_s, trials.shedding_hold_s = 0.001, 0.2
+        assert settle_seconds() < 0.1
+        trials.refused = True
+        assert settle_seconds() >= 0.2 and not trials.refused
+    finally:
+        trials.close()
+    assert served_config().shedding_hold_s == 1.0  # what a real run waits (SCENARIO_SERVE_SHEDDING_HOLD_S)
